@@ -1,0 +1,112 @@
+"""Configuration classes; environment variables override them (see `load_config`).
+
+Every setting may be given as an environment variable with the `CASEBRIDGE_` prefix
+(`CASEBRIDGE_SECRET_KEY`). The usual unprefixed names DATABASE_URL, REDIS_URL and
+SECRET_KEY are honoured too, since hosting platforms set those.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+DEFAULT_SECRET_KEY = "dev-only-insecure-secret"  # noqa: S105 - the sentinel production refuses
+
+
+class DefaultConfig:
+    """Embedded defaults for a laptop or a field server: SQLite under instance/."""
+
+    SECRET_KEY = DEFAULT_SECRET_KEY
+    #: Empty means "sqlite:///<instance>/casebridge.sqlite3", filled in by create_app.
+    SQLALCHEMY_DATABASE_URI = ""
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    #: Empty means "start a local redis-server under instance/" (see server.redis_local).
+    REDIS_URL = ""
+    #: Run ODK Validate (java) on every form: "auto" runs it when java is on PATH.
+    ODK_VALIDATE = "auto"
+    #: Largest form upload (bytes) and largest uncompressed .xlsx (zip bomb cap).
+    MAX_FORM_UPLOAD_BYTES = 20 * 1024 * 1024
+    MAX_XLSX_UNCOMPRESSED_BYTES = 60 * 1024 * 1024
+    MAX_CONTENT_LENGTH = 110 * 1024 * 1024
+    #: Lifetime of a bearer token from POST /v1/sessions, in seconds (Central: 24 h).
+    API_SESSION_SECONDS = 24 * 3600
+    DEFAULT_PROJECT_NAME = "Default project"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None
+
+
+class TestingConfig(DefaultConfig):
+    TESTING = True
+    SECRET_KEY = "testing-secret"  # noqa: S105
+    WTF_CSRF_ENABLED = False
+
+
+class ProductionConfig(DefaultConfig):
+    SESSION_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+
+
+CONFIGS = {
+    "default": DefaultConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+#: Unprefixed environment variables honoured as well as CASEBRIDGE_*.
+PLAIN_ENV_NAMES = {
+    "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
+    "REDIS_URL": "REDIS_URL",
+    "SECRET_KEY": "SECRET_KEY",
+}
+
+
+class ConfigError(RuntimeError):
+    """The configuration would be unsafe or unusable."""
+
+
+def _parse(value: str):
+    """Read JSON where it parses (numbers, booleans), else keep the string."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def load_config(name: str | None = None, overrides: dict | None = None) -> dict:
+    """Return the settings of config class `name` with the environment applied.
+
+    `name` defaults to $CASEBRIDGE_CONFIG, then "default".
+    """
+    name = name or os.environ.get("CASEBRIDGE_CONFIG", "default")
+    try:
+        cls = CONFIGS[name]
+    except KeyError:
+        raise ConfigError(f"Unknown config {name!r}; choose one of {sorted(CONFIGS)}") from None
+    settings = {key: getattr(cls, key) for key in dir(cls) if key.isupper()}
+    settings["CONFIG_NAME"] = name
+    for env_name, key in PLAIN_ENV_NAMES.items():
+        if os.environ.get(env_name):
+            settings[key] = os.environ[env_name]
+    for env_name, value in os.environ.items():
+        if env_name.startswith("CASEBRIDGE_") and env_name != "CASEBRIDGE_CONFIG":
+            key = env_name.removeprefix("CASEBRIDGE_")
+            if key == "DATABASE_URL":
+                key = "SQLALCHEMY_DATABASE_URI"
+            settings[key] = _parse(value)
+    settings.update(overrides or {})
+    if settings["CONFIG_NAME"] == "production" and settings["SECRET_KEY"] in (
+        DEFAULT_SECRET_KEY,
+        "",
+        None,
+    ):
+        raise ConfigError(
+            "Refusing to start in production with the default SECRET_KEY: "
+            "set SECRET_KEY (or CASEBRIDGE_SECRET_KEY) to a long random value."
+        )
+    return settings
+
+
+def default_sqlite_uri(instance_path: str | Path) -> str:
+    return f"sqlite:///{Path(instance_path) / 'casebridge.sqlite3'}"

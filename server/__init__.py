@@ -1,0 +1,41 @@
+"""CaseBridge: the form server and case system for counter-trafficking field missions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from config import default_sqlite_uri, load_config
+from server.redis_local import default_data_dir, socket_url
+
+
+def create_app(config: str | None = None, overrides: dict | None = None) -> Flask:
+    """The application factory: one line per concern."""
+    app = Flask(__name__, instance_path=os.environ.get("CASEBRIDGE_INSTANCE_PATH"))
+    app.config.from_mapping(load_config(config, overrides))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        app.config["SQLALCHEMY_DATABASE_URI"] = default_sqlite_uri(app.instance_path)
+    if not app.config["REDIS_URL"]:
+        app.config["REDIS_URL"] = socket_url(default_data_dir(app.instance_path) / "redis.sock")
+
+    from server import models  # noqa: F401 - every model registered before migrations look
+    from server.extensions import csrf, db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
+    csrf.init_app(app)
+
+    from server import errors, security
+    from server.api import api
+    from server.cli import register_commands
+    from server.pages import pages
+
+    security.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(api)
+    app.register_blueprint(pages)
+    register_commands(app)
+    return app

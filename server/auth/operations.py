@@ -1,0 +1,91 @@
+"""Users, passwords and API sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import or_, select
+
+from server.auth.models import ApiSession, Role, User
+from server.extensions import db
+
+
+class AuthError(Exception):
+    """Wrong credentials or an invalid token (HTTP 401)."""
+
+
+class UserExists(Exception):
+    pass
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(15)
+
+
+def create_user(name: str, role: str, password: str | None, email: str | None = None) -> User:
+    role = Role(role).value
+    if db.session.scalar(select(User).where(User.name == name)) is not None:
+        raise UserExists(f"A user named '{name}' already exists.")
+    user = User(name=name, role=role, email=email)
+    if password is not None:
+        if len(password) < 10:
+            raise ValueError("Passwords must be at least 10 characters long.")
+        user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def find_user_by_login(login: str) -> User | None:
+    return db.session.scalar(
+        select(User).where(or_(User.name == login, User.email == login), User.active)
+    )
+
+
+def authenticate(login: str, password: str) -> User:
+    user = find_user_by_login(login)
+    if user is None or not user.check_password(password):
+        raise AuthError("Incorrect username or password.")
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_api_session(user: User, lifetime_seconds: int) -> tuple[str, ApiSession]:
+    """A new bearer token; only its hash is stored."""
+    token = secrets.token_urlsafe(48)
+    session = ApiSession(
+        token_sha256=_token_hash(token),
+        user=user,
+        expires_at=_now() + timedelta(seconds=lifetime_seconds),
+    )
+    db.session.add(session)
+    db.session.flush()
+    return token, session
+
+
+def user_for_token(token: str) -> User | None:
+    session = db.session.scalar(
+        select(ApiSession).where(ApiSession.token_sha256 == _token_hash(token))
+    )
+    if session is None or session.expires_at <= _now() or not session.user.active:
+        return None
+    return session.user
+
+
+def close_api_session(token: str) -> bool:
+    session = db.session.scalar(
+        select(ApiSession).where(ApiSession.token_sha256 == _token_hash(token))
+    )
+    if session is None:
+        return False
+    db.session.delete(session)
+    return True

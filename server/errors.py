@@ -1,0 +1,74 @@
+"""One place that turns domain exceptions into responses (JSON under /v1, HTML elsewhere)."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from server.auth.operations import AuthError, UserExists
+from server.forms.operations import AttachmentNotExpected, FormConflict, FormNotFound
+from server.forms.problems import FormRejected
+from server.projects.operations import Forbidden, ProjectNotFound
+
+NOT_FOUND = "Could not find the resource you were looking for."
+
+
+def api_error(code: float, message: str, status: int, **details):
+    """Central's error shape: {"code": 404.1, "message": "..."} plus any details."""
+    body = {"code": code, "message": message}
+    body.update(details)
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/v1/")
+
+
+def _respond(code: float, message: str, status: int, **details):
+    if _is_api():
+        return api_error(code, message, status, **details)
+    return render_template("error.html", status=status, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(FormRejected)
+    def form_rejected(error: FormRejected):
+        problems = [p.as_dict() for p in error.problems]
+        summary = "; ".join(str(p) for p in error.problems)
+        code = 413.1 if error.status == 413 else 400.15
+        return _respond(code, summary, error.status, problems=problems)
+
+    @app.errorhandler(FormConflict)
+    def form_conflict(error: FormConflict):
+        return _respond(409.3, str(error), 409)
+
+    @app.errorhandler(UserExists)
+    def user_exists(error: UserExists):
+        return _respond(409.3, str(error), 409)
+
+    @app.errorhandler(FormNotFound)
+    @app.errorhandler(ProjectNotFound)
+    @app.errorhandler(AttachmentNotExpected)
+    def not_found(error: Exception):
+        message = str(error) if isinstance(error, AttachmentNotExpected) else NOT_FOUND
+        return _respond(404.1, message, 404)
+
+    @app.errorhandler(Forbidden)
+    def forbidden(error: Forbidden):
+        return _respond(403.1, str(error), 403)
+
+    @app.errorhandler(AuthError)
+    def auth_error(error: AuthError):
+        return _respond(401.2, "Could not authenticate with the provided credentials.", 401)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error: RequestEntityTooLarge):
+        return _respond(413.1, "The upload is larger than this server accepts.", 413)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        messages = {404: NOT_FOUND, 403: "You may not do that.", 405: "Method not allowed."}
+        message = messages.get(error.code, error.description or error.name)
+        return _respond(float(f"{error.code}.1"), message, error.code or 500)

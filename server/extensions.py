@@ -1,0 +1,46 @@
+"""Shared extension objects, bound to the app in create_app."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+from redis import Redis
+from rq import Queue
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+#: Stable constraint names, so Alembic migrations read the same on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate(render_as_batch=True)  # batch mode: SQLite can't ALTER most things
+csrf = CSRFProtect()
+
+#: Queue names, in the order a worker serves them.
+QUEUE_NAMES = ("submissions", "default")
+
+
+def redis_connection() -> Redis:
+    """The app's Redis connection, made once per app."""
+    conn = current_app.extensions.get("casebridge_redis")
+    if conn is None:
+        conn = Redis.from_url(current_app.config["REDIS_URL"])
+        current_app.extensions["casebridge_redis"] = conn
+    return conn
+
+
+def queue(name: str = "default") -> Queue:
+    return Queue(name, connection=redis_connection())

@@ -1,0 +1,1 @@
+"""The sync service between missions (routing, signed transport, record linkage): to come."""
