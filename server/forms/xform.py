@@ -188,14 +188,41 @@ def preview(root: etree._Element) -> list[PreviewItem]:
     model = _model(root)
     itext = _translations(model)
     binds = {b.get("nodeset"): b for b in model.findall("xf:bind", NS)}
+    instances = {i.get("id"): i for i in model.findall("xf:instance", NS) if i.get("id")}
     body = root.find("h:body", NS)
     items: list[PreviewItem] = []
     if body is not None:
-        _walk(body, 0, items, itext, binds)
+        _walk(body, 0, items, itext, binds, instances)
     return items
 
 
-def _walk(parent, depth: int, items: list[PreviewItem], itext: dict, binds: dict) -> None:
+ITEMSET_SOURCE = re.compile(r"instance\(\s*'([^']+)'\s*\)/root/item")
+
+
+def _itemset_choices(itemset, itext: dict, instances: dict) -> list[dict[str, str]]:
+    """Choices from a secondary instance (how pyxform writes select lists)."""
+    match = ITEMSET_SOURCE.match(itemset.get("nodeset", ""))
+    instance = instances.get(match.group(1)) if match else None
+    if instance is None:
+        return []  # external (CSV, entity list) choices: known only on the phone
+    value_ref = itemset.find("xf:value", NS)
+    label_ref = itemset.find("xf:label", NS)
+    value_name = value_ref.get("ref", "name") if value_ref is not None else "name"
+    label_expr = label_ref.get("ref", "label") if label_ref is not None else "label"
+    itext_field = re.match(r"jr:itext\(\s*(\w+)\s*\)", label_expr)
+    choices = []
+    for node in instance.findall("xf:root/xf:item", NS):
+        choice = {"value": node.findtext(f"xf:{value_name}", default="", namespaces=NS)}
+        if itext_field:
+            text_id = node.findtext(f"xf:{itext_field.group(1)}", default="", namespaces=NS)
+            choice.update(itext.get(text_id, {}))
+        else:
+            choice["default"] = node.findtext(f"xf:{label_expr}", default="", namespaces=NS)
+        choices.append(choice)
+    return choices
+
+
+def _walk(parent, depth: int, items: list, itext: dict, binds: dict, instances: dict) -> None:
     for element in parent:
         if not isinstance(element.tag, str):
             continue
@@ -206,10 +233,10 @@ def _walk(parent, depth: int, items: list[PreviewItem], itext: dict, binds: dict
             inner_repeat = element.find("xf:repeat", NS)
             kind = "repeat" if local == "repeat" or inner_repeat is not None else "group"
             if local == "repeat" and items and items[-1].ref == ref:
-                _walk(element, depth, items, itext, binds)  # the repeat inside its group
+                _walk(element, depth, items, itext, binds, instances)  # the repeat inside its group
                 continue
             items.append(_item(kind, ref, kind, depth, label, {}, binds))
-            _walk(element, depth + 1, items, itext, binds)
+            _walk(element, depth + 1, items, itext, binds, instances)
         elif local in CONTROL_TAGS:
             ref = element.get("ref") or ""
             bind = binds.get(ref)
@@ -230,6 +257,9 @@ def _walk(parent, depth: int, items: list[PreviewItem], itext: dict, binds: dict
                 labels = _label(choice.find("xf:label", NS), itext)
                 value = choice.findtext("xf:value", default="", namespaces=NS)
                 item.choices.append({"value": value, **labels})
+            itemset = element.find("xf:itemset", NS)
+            if itemset is not None:
+                item.choices.extend(_itemset_choices(itemset, itext, instances))
             items.append(item)
 
 

@@ -139,7 +139,7 @@ def locate(message: str, workbook, level: str, source: str = "pyxform") -> FormP
     column = COLUMN_RE.search(message)
     if row:
         return FormProblem(
-            message=message,
+            message=ROW_RE.sub("", message, count=1).strip(),
             level=level,
             source=source,
             sheet=sheet.group(1) if sheet else "survey",
