@@ -31,11 +31,13 @@ def create_app(config: str | None = None, overrides: dict | None = None) -> Flas
     from server import errors, security
     from server.api import api
     from server.cli import register_commands
+    from server.health import health
     from server.pages import pages
 
     security.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api)
     app.register_blueprint(pages)
+    app.register_blueprint(health)
     register_commands(app)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import PASSWORD, xlsx_from_md, simple_form_md
+from tests.factories import PASSWORD, simple_form_md, xlsx_from_md
 
 
 def _login(client, user, password=PASSWORD):

@@ -1,0 +1,138 @@
+"""The `casebridge` command, and a real RQ worker on a real Redis."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from server.extensions import db, queue
+from server.health import record_heartbeat
+from tests.factories import PASSWORD, simple_form_md, xlsx_from_md
+
+WITH_IMAGE = """
+| survey   |        |        |         |          |
+|          | type   | name   | label   | image    |
+|          | note   | intro  | Welcome | logo.png |
+| settings |        |        |         |          |
+|          | form_id | version |        |          |
+|          | welcome | 1      |         |          |
+"""
+
+
+def test_users_create_reads_the_password_from_stdin(runner, client):
+    result = runner.invoke(
+        args=["users", "create", "amina", "--role", "designer", "--password-stdin"],
+        input="a long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Password" not in result.output  # never echoed back
+    response = client.post(
+        "/v1/sessions", json={"email": "amina", "password": "a long enough password"}
+    )
+    assert response.status_code == 200
+
+
+def test_users_create_generates_a_password_once(runner):
+    result = runner.invoke(args=["users", "create", "root", "--role", "admin"])
+    assert result.exit_code == 0
+    assert "Password (shown once):" in result.output
+    again = runner.invoke(args=["users", "create", "root", "--role", "admin"])
+    assert again.exit_code != 0 and "already exists" in again.output
+
+
+def test_forms_publish_with_media_then_list(runner, tmp_path):
+    form = tmp_path / "welcome.xlsx"
+    form.write_bytes(xlsx_from_md(WITH_IMAGE))
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(b"png")
+    result = runner.invoke(args=["forms", "publish", str(form), "--media", str(logo)])
+    assert result.exit_code == 0, result.output
+    assert "welcome version 1: published" in result.output
+    assert "Publishing" in result.output  # the progress bar
+    again = runner.invoke(args=["forms", "publish", str(form)])
+    assert "unchanged" in again.output
+    listing = runner.invoke(args=["forms", "list"])
+    assert "welcome\t1\topen" in listing.output
+
+
+def test_forms_publish_draft(runner, tmp_path):
+    form = tmp_path / "household.xlsx"
+    form.write_bytes(xlsx_from_md(simple_form_md()))
+    result = runner.invoke(args=["forms", "publish", str(form), "--draft"])
+    assert result.exit_code == 0, result.output
+    assert "draft saved" in result.output
+    assert "household\t-\x20(+draft)" in runner.invoke(args=["forms", "list"]).output
+
+
+def test_setup_is_idempotent_and_publishes_the_shipped_questionnaires(runner):
+    first = runner.invoke(args=["setup"])
+    assert first.exit_code == 0, first.output
+    assert "Password (shown once)" in first.output
+    for form_id in ("cb_screening", "cb_assistance", "cb_reintegration"):
+        assert f"{form_id} version" in first.output
+    second = runner.invoke(args=["setup"])
+    assert second.exit_code == 0, second.output
+    assert "Password" not in second.output
+    assert second.output.count("unchanged") == 3
+
+
+def test_the_flask_command_reaches_the_same_commands(app: Flask):
+    assert {"users", "forms", "setup", "worker", "start"} <= set(app.cli.commands)
+    from server.cli import main
+
+    assert main.name == "casebridge"
+
+
+def test_worker_runs_jobs_from_the_real_queue(app, runner, client):
+    with app.app_context():
+        job = queue("default").enqueue(record_heartbeat)
+    result = runner.invoke(args=["worker", "--burst"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        job.refresh()
+        assert job.is_finished
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    assert health.json["last_worker_heartbeat"] == job.return_value()
+    assert health.json["database"] == "ok" and health.json["redis"] == "ok"
+
+
+def test_health_reports_unreachable_redis(app, client):
+    from server import create_app
+
+    broken = create_app(
+        "testing",
+        {
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+        },
+    )
+    response = broken.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json["redis"].startswith("unreachable")
+    with broken.app_context():
+        db.session.remove()
+        db.engine.dispose()  # its own engine: close its connections before they are collected
+
+
+def test_config_production_refuses_the_default_secret(monkeypatch):
+    import pytest
+
+    from config import ConfigError, load_config
+
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("CASEBRIDGE_SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError, match="default SECRET_KEY"):
+        load_config("production")
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("CASEBRIDGE_MAX_FORM_UPLOAD_BYTES", "1234")
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://db/casebridge")
+    settings = load_config("production")
+    assert settings["SECRET_KEY"] == "x" * 40
+    assert settings["MAX_FORM_UPLOAD_BYTES"] == 1234
+    assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://db/casebridge"
+    assert settings["SESSION_COOKIE_SECURE"] is True
+
+
+def test_password_hashes_are_scrypt(make):
+    user = make.user("viewer", password=PASSWORD)
+    assert user.password_hash.startswith("scrypt:")
