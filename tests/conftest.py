@@ -5,6 +5,7 @@ CASEBRIDGE_TEST_DATABASE=sqlite|postgresql picks the database; `make test` runs 
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from pathlib import Path
@@ -49,6 +50,7 @@ def database_url(tmp_root):
     server.psql("CREATE DATABASE casebridge_test;")
     socket_dir = server.get_uri().split("host=")[-1]
     yield f"postgresql+psycopg://postgres@/casebridge_test?host={socket_dir}"
+    gc.collect()  # finalise any connection still referenced before its server goes away
     server.cleanup()
 
 
@@ -63,7 +65,10 @@ def app(database_url, redis_url, tmp_root):
         from flask_migrate import upgrade
 
         upgrade()  # the suite runs on the schema the migrations make
-    return app
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()  # close pooled connections before the database server stops
 
 
 @pytest.fixture(autouse=True)
