@@ -8,11 +8,13 @@ from __future__ import annotations
 import gc
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
 from redis import Redis
 from sqlalchemy import text
+from werkzeug.serving import make_server
 
 from server import create_app
 from server.extensions import db
@@ -89,6 +91,18 @@ def _clean(request):
                 for table in tables:
                     connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - our table names
     Redis.from_url(request.getfixturevalue("redis_url")).flushdb()
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The session app on 127.0.0.1:<free port>, in a daemon thread; yields the base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
 
 
 @pytest.fixture

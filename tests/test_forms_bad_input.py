@@ -122,3 +122,26 @@ def test_wrong_content_type_is_refused(client, designer_token):
     )
     assert response.status_code == 400
     assert "content type" in response.json["message"].lower()
+
+
+def test_xlsform_form_id_with_path_characters_is_refused(client, app, designer_token):
+    markdown = """
+    | survey   |         |      |       |
+    |          | type    | name | label |
+    |          | text    | a    | A     |
+    | settings |         |      |       |
+    |          | form_id | version |    |
+    |          | ../evil | 1    |       |
+    """
+    with app.app_context():
+        before = counts()
+    response = client.post(
+        "/v1/projects/1/forms",
+        data={"file": (io.BytesIO(xlsx_from_md(markdown)), "evil.xlsx")},
+        headers={"Authorization": f"Bearer {designer_token}"},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    assert "form id" in response.json["message"].lower() or "form_id" in response.json["message"]
+    with app.app_context():
+        assert counts() == before
