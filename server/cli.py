@@ -111,7 +111,7 @@ def publish_command(paths, media_paths, draft, project_id) -> None:
     project = _project(project_id)
     failures = 0
     with click.progressbar(files, label="Publishing", file=sys.stderr, show_pos=True) as bar:
-        outcomes = [(path, _publish_one(project, path, media, draft)) for path in bar]
+        outcomes = [(path, _publish_one(project, path, media, draft, force)) for path in bar]
     for path, (ok, lines) in outcomes:
         failures += not ok
         for line in lines:
@@ -140,13 +140,15 @@ def _project(project_id: int | None):
     return project
 
 
-def _publish_one(project, path: Path, media: list, draft: bool) -> tuple[bool, list[str]]:
+def _publish_one(
+    project, path: Path, media: list, draft: bool, force: bool = False
+) -> tuple[bool, list[str]]:
     """Publish one file in its own transaction; return (ok, lines to print)."""
     from server.forms import operations as ops
     from server.forms.problems import FormRejected
 
     try:
-        prepared = ops.prepare_form(_upload(path))
+        prepared = ops.prepare_form(_upload(path), force=force)
         wanted = {name for name, _ in prepared.info.media}
         result = ops.publish_form(
             project, prepared, media=[m for m in media if m.filename in wanted], draft=draft

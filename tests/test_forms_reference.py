@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server.extensions import db
+from server.forms import odk_validate
 from server.forms import operations as ops
 from server.forms.problems import FormRejected
 from server.projects.operations import create_project
@@ -14,14 +15,12 @@ REFERENCE_FORMS = sorted(
     [*SHARED.glob("odk/central/forms/*.xml"), *SHARED.glob("odk/collect-forms/*.xml")]
 )
 
-#: Two of Central's fixtures are not forms Collect can open; Central stores them only because
-#: it never parses them strictly. We refuse them, and say why.
-BROKEN_FIXTURES = {
-    # A bare '&' in <h:title>: not XML at all, so no XML parser (JavaRosa's included) reads it.
-    "central/forms/consumeDatasets.xml": "not well-formed",
-    # <select> without any <item>: JavaRosa (ODK Validate) rejects it.
-    "central/forms/selectMultiple.xml": "has no choices",
-}
+#: Not XML at all (a bare '&' in <h:title>): no parser, JavaRosa's included, can read it, so
+#: we refuse it whatever the uploader says. Central stores it because it never parses strictly.
+NOT_XML = {"central/forms/consumeDatasets.xml": "not well-formed"}
+#: JavaRosa (ODK Validate) refuses it (<select> without any <item>); published only when
+#: the uploader insists (force), with Validate's verdict kept as a warning.
+VALIDATE_REFUSES = {"central/forms/selectMultiple.xml": "has no choices"}
 
 
 def _key(path) -> str:
@@ -32,11 +31,18 @@ def _key(path) -> str:
 def test_reference_xform_publishes(make, shared_reference, path):
     project = create_project(f"project for {path.name}")
     upload = ops.Upload(path.name, path.read_bytes())
-    if _key(path) in BROKEN_FIXTURES:
-        with pytest.raises(FormRejected, match=BROKEN_FIXTURES[_key(path)]):
-            ops.prepare_form(upload)
+    if _key(path) in NOT_XML:
+        with pytest.raises(FormRejected, match=NOT_XML[_key(path)]):
+            ops.prepare_form(upload, force=True)
         return
-    result = ops.publish_form(project, ops.prepare_form(upload))
+    force = _key(path) in VALIDATE_REFUSES
+    if force and odk_validate.java_available():
+        with pytest.raises(FormRejected, match=VALIDATE_REFUSES[_key(path)]):
+            ops.prepare_form(upload)
+    prepared = ops.prepare_form(upload, force=force)
+    if force and odk_validate.java_available():
+        assert any(VALIDATE_REFUSES[_key(path)] in w.message for w in prepared.warnings)
+    result = ops.publish_form(project, prepared)
     db.session.commit()
     assert result.form.current_def.xml.encode() == path.read_bytes().removeprefix(b"\xef\xbb\xbf")
 
@@ -53,3 +59,14 @@ def test_reference_xlsforms_publish(make, shared_reference, name):
     db.session.commit()
     assert result.form.current_def.published_at is not None
     assert result.form.current_def.source_blob.content == path.read_bytes()
+
+
+def test_cli_force_publishes_a_form_odk_validate_refuses(runner, shared_reference):
+    if not odk_validate.java_available():
+        pytest.skip("java is not installed: ODK Validate cannot run (CI has java)")
+    path = shared_reference / "odk/central/forms/selectMultiple.xml"
+    refused = runner.invoke(args=["forms", "publish", str(path)])
+    assert refused.exit_code != 0 and "has no choices" in refused.output
+    forced = runner.invoke(args=["forms", "publish", str(path), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert "published" in forced.output and "warning" in forced.output

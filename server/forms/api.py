@@ -97,7 +97,7 @@ def create_form(project_id: int):
     upload, media = _uploads_from_request()
     if upload is None:
         raise rejected("Send the form as the request body (or as the 'file' part).")
-    prepared = ops.prepare_form(upload)
+    prepared = ops.prepare_form(upload, force=_truthy("force"))
     if (refusal := _refuse_warnings(prepared)) is not None:
         return refusal
     publish = request.args.get("publish", "false").lower() == "true"
@@ -184,7 +184,7 @@ def create_draft(project_id: int, xml_form_id: str):
         if current is None:
             raise rejected("This form has no published version to copy; send a form file.")
         upload = ops.Upload(current.source_filename or "form.xml", current.source_blob.content)
-    prepared = ops.prepare_form(upload)
+    prepared = ops.prepare_form(upload, force=_truthy("force"))
     if (refusal := _refuse_warnings(prepared)) is not None:
         return refusal
     ops.replace_draft(form, prepared, user=current_user(), media=media)

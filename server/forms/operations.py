@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import PurePath
 
@@ -86,8 +86,13 @@ def _setting(name: str, default):
     return current_app.config.get(name, default) if current_app else default
 
 
-def prepare_form(upload: Upload) -> PreparedForm:
-    """Convert and check an upload (XLSForm or XForm); raise FormRejected on any error."""
+def prepare_form(upload: Upload, *, force: bool = False) -> PreparedForm:
+    """Convert and check an upload (XLSForm or XForm); raise FormRejected on any error.
+
+    `force` publishes an XForm that ODK Validate refuses, keeping its verdict as a warning
+    (ODK Central stores such forms; some are fixtures of its own test suite). Broken XML,
+    unsafe XML and pyxform errors are refused whatever `force` says.
+    """
     max_bytes = _setting("MAX_FORM_UPLOAD_BYTES", 20 * 1024 * 1024)
     if not upload.content:
         raise rejected(f"'{upload.filename}' is empty.")
@@ -112,8 +117,10 @@ def prepare_form(upload: Upload) -> PreparedForm:
     info = inspect_xform(parse_xml_safely(xml.encode("utf-8")))
     if odk_validate.should_validate(_setting("ODK_VALIDATE", "auto")):
         errors, validate_warnings = odk_validate.validate_xform(xml)
-        if errors:
-            raise FormRejected([_validate_problem(e, workbook) for e in errors])
+        problems = [_validate_problem(e, workbook) for e in errors]
+        if problems and not force:
+            raise FormRejected(problems)
+        warnings += [replace(p, level="warning") for p in problems]
         warnings += [
             FormProblem(message=w, level="warning", source="odk_validate")
             for w in validate_warnings
