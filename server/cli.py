@@ -103,8 +103,9 @@ def _form_files(paths: tuple[str, ...]) -> list[Path]:
 @click.option(
     "--project", "project_id", type=int, default=None, help="Project id (default: first)."
 )
+@click.option("--force", is_flag=True, help="Publish even if ODK Validate refuses the form.")
 @with_appcontext
-def publish_command(paths, media_paths, draft, project_id) -> None:
+def publish_command(paths, media_paths, draft, project_id, force) -> None:
     """Publish XLSForms or XForms (files or folders); exit 1 if any is refused."""
     files = _form_files(paths)
     media = [_upload(Path(p)) for p in media_paths]
