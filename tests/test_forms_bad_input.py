@@ -145,3 +145,21 @@ def test_xlsform_form_id_with_path_characters_is_refused(client, app, designer_t
     assert "form id" in response.json["message"].lower() or "form_id" in response.json["message"]
     with app.app_context():
         assert counts() == before
+
+
+def test_only_bare_ampersands_are_repaired_other_malformed_xml_is_refused(app_context):
+    from server.forms import operations as ops
+    from server.forms.problems import FormRejected
+
+    good = _xform("amp").replace(
+        b"<h:title>T</h:title>", b"<h:title>Fish & Chips &amp; Co</h:title>"
+    )
+    prepared = ops.prepare_form(ops.Upload("amp.xml", good))
+    assert "<h:title>Fish &amp; Chips &amp; Co</h:title>" in prepared.xml
+    assert "bare '&'" in prepared.warnings[0].message
+    for broken in (
+        good.replace(b"</h:title>", b""),  # unclosed tag beside the ampersand
+        _xform("nbsp").replace(b"<h:title>T", b"<h:title>&nbsp;T"),  # undefined entity
+    ):
+        with pytest.raises(FormRejected, match="not well-formed|entities"):
+            ops.prepare_form(ops.Upload("broken.xml", broken))

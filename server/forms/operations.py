@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import PurePath
@@ -104,8 +105,7 @@ def prepare_form(upload: Upload, *, force: bool = False) -> PreparedForm:
     suffix = PurePath(upload.filename).suffix.lower()
     workbook = None
     if suffix in XML_SUFFIXES or (not suffix and upload.content.lstrip().startswith(b"<")):
-        xml = _xml_text(upload.content)
-        warnings: list[FormProblem] = []
+        xml, warnings = _xml_text(upload.content)
     else:
         conversion = xlsform_to_xform(
             upload.content,
@@ -135,15 +135,41 @@ def _validate_problem(message: str, workbook) -> FormProblem:
     return locate_in_xform_names(text, workbook, source="odk_validate")
 
 
-def _xml_text(content: bytes) -> str:
+#: An '&' that starts no entity or character reference: text meant literally.
+BARE_AMPERSAND = re.compile(r"&(?!(?:[A-Za-z_][\w.\-]*|#[0-9]+|#x[0-9A-Fa-f]+);)")
+
+
+def _xml_text(content: bytes) -> tuple[str, list[FormProblem]]:
+    """The XForm as text, refusing unsafe or malformed XML.
+
+    One repair is made, and reported: a bare '&' (as in "People & Trees") becomes '&amp;',
+    the only thing it can mean. ODK Central stores such files as they are, but no XML
+    parser, ODK Collect's included, can read them.
+    """
     if content.startswith(b"\xef\xbb\xbf"):
         content = content[3:]
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
         raise rejected("The XForm must be encoded as UTF-8.") from None
-    parse_xml_safely(content)  # refuse DTDs and malformed XML before anything else
-    return text
+    try:
+        parse_xml_safely(content)  # refuse DTDs and malformed XML before anything else
+    except FormRejected as rejection:
+        repaired = BARE_AMPERSAND.sub("&amp;", text)
+        if repaired == text or "not well-formed" not in str(rejection):
+            raise
+        try:
+            parse_xml_safely(repaired.encode("utf-8"))
+        except FormRejected:
+            raise rejection from None
+        count = len(BARE_AMPERSAND.findall(text))
+        warning = FormProblem(
+            message=f"The XForm had {count} bare '&' character(s), which is not valid XML; "
+            "they were written as '&amp;' so that phones can read the form.",
+            level="warning",
+        )
+        return repaired, [warning]
+    return text, []
 
 
 def find_form(project: Project, xml_form_id: str) -> Form | None:
