@@ -28,10 +28,19 @@ class DefaultConfig:
     #: Largest form upload (bytes) and largest uncompressed .xlsx (zip bomb cap).
     MAX_FORM_UPLOAD_BYTES = 20 * 1024 * 1024
     MAX_XLSX_UNCOMPRESSED_BYTES = 60 * 1024 * 1024
-    MAX_CONTENT_LENGTH = 110 * 1024 * 1024
+    MAX_CONTENT_LENGTH = 101_000_000  # the submission limit plus multipart overhead
     #: Lifetime of a bearer token from POST /v1/sessions, in seconds (Central: 24 h).
     API_SESSION_SECONDS = 24 * 3600
     DEFAULT_PROJECT_NAME = "Default project"
+    #: Failed password attempts per login and address before a lockout, and its length.
+    LOGIN_MAX_FAILURES = 10
+    LOGIN_LOCKOUT_SECONDS = 15 * 60
+    #: OpenRosa: largest submission POST advertised to phones (X-OpenRosa-Accept-Content-Length).
+    OPENROSA_MAX_SUBMISSION_BYTES = 100_000_000
+    #: Seconds a Digest nonce stays fresh; older ones get stale=true and a new challenge.
+    DIGEST_NONCE_SECONDS = 300
+    #: Trust X-Forwarded-* from one proxy (for https detection behind nginx).
+    TRUST_PROXY = False
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None

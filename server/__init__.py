@@ -18,6 +18,15 @@ def create_app(config: str | None = None, overrides: dict | None = None) -> Flas
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = default_sqlite_uri(app.instance_path)
+    app.config["MAX_CONTENT_LENGTH"] = max(
+        app.config["MAX_CONTENT_LENGTH"],
+        app.config["OPENROSA_MAX_SUBMISSION_BYTES"] + 1_000_000,  # multipart overhead
+        app.config["MAX_FORM_UPLOAD_BYTES"] * 2,
+    )
+    if app.config["TRUST_PROXY"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     if not app.config["REDIS_URL"]:
         app.config["REDIS_URL"] = socket_url(default_data_dir(app.instance_path) / "redis.sock")
 
@@ -30,13 +39,17 @@ def create_app(config: str | None = None, overrides: dict | None = None) -> Flas
 
     from server import errors, security
     from server.api import api
+    from server.appusers.api import app_users_api  # noqa: F401 - registers routes on api
     from server.cli import register_commands
     from server.health import health
+    from server.openrosa.views import openrosa
     from server.pages import pages
 
     security.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api)
+    app.register_blueprint(openrosa)
+    csrf.exempt(openrosa)  # phones post with Digest or a URL token, never with a cookie
     app.register_blueprint(pages)
     app.register_blueprint(health)
     register_commands(app)

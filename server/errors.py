@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from server.appusers.operations import AppUserNotFound
 from server.auth.operations import AuthError, UserExists
+from server.extensions import db
 from server.forms.operations import AttachmentNotExpected, FormConflict, FormNotFound
 from server.forms.problems import FormRejected
+from server.openrosa.responses import message as openrosa_message
 from server.projects.operations import Forbidden, ProjectNotFound
 
 NOT_FOUND = "Could not find the resource you were looking for."
@@ -20,6 +24,12 @@ def api_error(code: float, message: str, status: int, **details):
     response = jsonify(body)
     response.status_code = status
     return response
+
+
+def _is_openrosa() -> bool:
+    return request.blueprint == "openrosa" or request.path.endswith(
+        ("/formList", "/submission", "/manifest")
+    )
 
 
 def _is_api() -> bool:
@@ -48,6 +58,7 @@ def init_app(app: Flask) -> None:
     def user_exists(error: UserExists):
         return _respond(409.3, str(error), 409)
 
+    @app.errorhandler(AppUserNotFound)
     @app.errorhandler(FormNotFound)
     @app.errorhandler(ProjectNotFound)
     @app.errorhandler(AttachmentNotExpected)
@@ -65,10 +76,36 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(error: RequestEntityTooLarge):
+        if _is_openrosa():
+            return openrosa_message("This submission is larger than the server accepts.", 413)
         return _respond(413.1, "The upload is larger than this server accepts.", 413)
+
+    @app.errorhandler(DBAPIError)
+    def database_unavailable(error: DBAPIError):
+        """A database outage: 503 so phones keep the form and retry; nothing half-saved."""
+        db.session.rollback()
+        app.logger.error("database error: %s", type(error.orig).__name__)
+        message = "The database is unavailable; try again shortly."
+        if _is_openrosa():
+            response = openrosa_message(
+                "The server cannot save submissions right now. Your form is safe on the phone; "
+                "it will be sent again later.",
+                503,
+            )
+        elif _is_api():
+            response = api_error(503.1, message, 503)
+        else:
+            return render_template("error.html", status=503, message=message), 503
+        response.headers["Retry-After"] = "60"
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if _is_openrosa():
+            return openrosa_message(
+                NOT_FOUND if error.code == 404 else (error.description or error.name),
+                error.code or 500,
+            )
         messages = {404: NOT_FOUND, 403: "You may not do that.", 405: "Method not allowed."}
         message = messages.get(error.code, error.description or error.name)
         return _respond(float(f"{error.code}.1"), message, error.code or 500)

@@ -1,17 +1,23 @@
 """Imports every model, so that metadata (and Alembic) sees the whole schema."""
 
+from server.appusers.models import AppUser, AppUserForm
 from server.auth.models import ApiSession, User
 from server.blobs.models import Blob
 from server.forms.models import Form, FormAttachment, FormDef
 from server.projects.models import Project, ProjectMember
+from server.submissions.models import Submission, SubmissionAttachment
 
 __all__ = [
     "ApiSession",
+    "AppUser",
+    "AppUserForm",
     "Blob",
     "Form",
     "FormAttachment",
     "FormDef",
     "Project",
     "ProjectMember",
+    "Submission",
+    "SubmissionAttachment",
     "User",
 ]

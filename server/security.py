@@ -1,14 +1,20 @@
-"""Who is asking: a bearer token (API) or a login session (pages)."""
+"""Who is asking: a bearer token (API), a login session (pages), or Digest/Basic (phones)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import wraps
 
-from flask import Flask, abort, g, redirect, request, session, url_for
+from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+from sqlalchemy import select
+from werkzeug.http import http_date
 
-from server.auth.models import User
+from server.auth import ratelimit
+from server.auth.models import DIGEST_REALM, User
 from server.auth.operations import user_for_token
-from server.extensions import db
+from server.extensions import db, redis_connection
+from server.openrosa import digest
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -25,20 +31,109 @@ def init_app(app: Flask) -> None:
 
 def _load_user() -> None:
     g.user = None
+    g.auth_stale = False
+    g.auth_locked = False
     header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        g.user = user_for_token(header.removeprefix("Bearer ").strip())
-        g.auth_failed = g.user is None
-        return
-    user_id = session.get("user_id")
-    if user_id is not None:
+    scheme = header.split(" ", 1)[0].lower()
+    if scheme == "bearer":
+        g.user = user_for_token(header[7:].strip())
+    elif scheme == "digest":
+        g.user = _digest_user(header)
+    elif scheme == "basic":
+        g.user = _basic_user(header)
+    elif (user_id := session.get("user_id")) is not None:
         user = db.session.get(User, user_id)
         g.user = user if user is not None and user.active else None
+
+
+def _find_active(name: str | None) -> User | None:
+    if not name:
+        return None
+    return db.session.scalar(select(User).where(User.name == name, User.active))
+
+
+def _digest_user(header: str) -> User | None:
+    params = digest.parse_authorization(header) or {}
+    login = params.get("username", "")
+    if ratelimit.is_locked(login, request.remote_addr):
+        g.auth_locked = True
+        return None
+    users: dict[str, User | None] = {}
+
+    def ha1_for(name: str) -> str | None:
+        users[name] = _find_active(name)
+        return users[name].digest_ha1 if users[name] is not None else None
+
+    try:
+        tracker = digest.redis_nc_tracker(redis_connection())
+    except OSError:
+        tracker = None
+    result = digest.check(
+        params,
+        method=request.method,
+        request_uri=_request_uri(),
+        realm=DIGEST_REALM,
+        secret=current_app.config["SECRET_KEY"],
+        ha1_for=ha1_for,
+        nonce_lifetime=current_app.config["DIGEST_NONCE_SECONDS"],
+        remember_nc=_tolerant(tracker),
+    )
+    if result.ok:
+        ratelimit.clear(login, request.remote_addr)
+        return users.get(login)
+    g.auth_stale = result.stale
+    if result.reason in ("wrong password", "unknown user"):
+        ratelimit.record_failure(login, request.remote_addr)
+    return None
+
+
+def _request_uri() -> str:
+    """The Request-URI exactly as the client sent it, which the Digest response signs."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if raw:
+        return raw
+    query = request.query_string.decode("latin-1")
+    return request.environ.get("SCRIPT_NAME", "") + request.path + (f"?{query}" if query else "")
+
+
+def _tolerant(tracker):
+    """Replay checks need Redis; without it, accept (a submission matters more)."""
+    if tracker is None:
+        return None
+
+    def remember(nonce: str, nc: int, lifetime: float) -> bool:
+        try:
+            return tracker(nonce, nc, lifetime)
+        except Exception:  # noqa: BLE001 - Redis down: degrade, never refuse a phone
+            return True
+
+    return remember
+
+
+def _basic_user(header: str) -> User | None:
+    """Basic sends the password itself: accepted only over https."""
+    if not request.is_secure:
+        return None
+    try:
+        login, _, password = base64.b64decode(header[6:].strip()).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    if ratelimit.is_locked(login, request.remote_addr):
+        g.auth_locked = True
+        return None
+    user = _find_active(login)
+    if user is None or not user.check_password(password):
+        ratelimit.record_failure(login, request.remote_addr)
+        return None
+    ratelimit.clear(login, request.remote_addr)
+    return user
 
 
 def _add_headers(response):
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    response.headers.setdefault("X-OpenRosa-Version", "1.0")
+    response.headers.setdefault("Date", http_date())
     return response
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, func
@@ -18,6 +19,12 @@ class Role(enum.StrEnum):
 
 
 ROLE_VALUES = tuple(role.value for role in Role)
+#: The HTTP Digest realm; changing it invalidates every stored digest_ha1.
+DIGEST_REALM = "CaseBridge"
+
+
+def digest_ha1(name: str, realm: str, password: str) -> str:
+    return hashlib.md5(f"{name}:{realm}:{password}".encode()).hexdigest()  # noqa: S324 - RFC 2617
 
 
 class User(db.Model):
@@ -30,11 +37,15 @@ class User(db.Model):
     role: Mapped[str] = mapped_column(String(20))
     #: werkzeug's scrypt hash; None means the user cannot log in with a password.
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    #: md5(name:realm:password), what HTTP Digest (ODK Collect) needs. Password-equivalent
+    #: for that realm only; kept because Digest cannot work from a slow hash.
+    digest_ha1: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
-    def set_password(self, password: str) -> None:
+    def set_password(self, password: str, realm: str = DIGEST_REALM) -> None:
         self.password_hash = generate_password_hash(password, method="scrypt")
+        self.digest_ha1 = digest_ha1(self.name, realm, password)
 
     def check_password(self, password: str) -> bool:
         return bool(self.password_hash) and check_password_hash(self.password_hash, password)

@@ -10,6 +10,7 @@ from server.extensions import csrf, db
 from server.forms import operations as ops
 from server.forms.models import Form, FormDef
 from server.forms.problems import rejected
+from server.openrosa.auth import phone_auth_required
 from server.projects.operations import project_for, require_form_manager
 from server.schemas import AttachmentSchema, FormSchema, FormView
 from server.security import api_login_required, current_user
@@ -134,13 +135,13 @@ def _xml_response(form_def: FormDef | None) -> Response:
 
 
 @api.get("/projects/<int:project_id>/forms/<xml_form_id>.xml")
-@api_login_required
+@phone_auth_required
 def form_xml(project_id: int, xml_form_id: str):
     return _xml_response(_form(project_id, xml_form_id).current_def)
 
 
 @api.get("/projects/<int:project_id>/forms/<xml_form_id>/draft.xml")
-@api_login_required
+@phone_auth_required
 def draft_xml(project_id: int, xml_form_id: str):
     return _xml_response(_form(project_id, xml_form_id).draft_def)
 
@@ -168,7 +169,7 @@ def get_version(project_id: int, xml_form_id: str, version: str):
 
 
 @api.get("/projects/<int:project_id>/forms/<xml_form_id>/versions/<version>.xml")
-@api_login_required
+@phone_auth_required
 def version_xml(project_id: int, xml_form_id: str, version: str):
     return _xml_response(_version(_form(project_id, xml_form_id), version))
 
@@ -253,13 +254,13 @@ def _attachment_response(form_def: FormDef | None, name: str) -> Response:
 
 
 @api.get("/projects/<int:project_id>/forms/<xml_form_id>/attachments/<name>")
-@api_login_required
+@phone_auth_required
 def get_attachment(project_id: int, xml_form_id: str, name: str):
     return _attachment_response(_form(project_id, xml_form_id).current_def, name)
 
 
 @api.get("/projects/<int:project_id>/forms/<xml_form_id>/draft/attachments/<name>")
-@api_login_required
+@phone_auth_required
 def get_draft_attachment(project_id: int, xml_form_id: str, name: str):
     return _attachment_response(_form(project_id, xml_form_id).draft_def, name)
 

@@ -1,0 +1,85 @@
+"""OpenRosa documents: form lists, manifests and the OpenRosaResponse phones show."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from flask import Response, current_app
+from lxml import etree
+
+XFORMS_LIST_NS = "http://openrosa.org/xforms/xformsList"
+MANIFEST_NS = "http://openrosa.org/xforms/xformsManifest"
+RESPONSE_NS = "http://openrosa.org/http/response"
+XML_CONTENT_TYPE = "text/xml; charset=utf-8"  # Collect refuses application/xml here
+
+
+def openrosa_headers() -> dict[str, str]:
+    return {
+        "X-OpenRosa-Version": "1.0",
+        "X-OpenRosa-Accept-Content-Length": str(
+            current_app.config["OPENROSA_MAX_SUBMISSION_BYTES"]
+        ),
+    }
+
+
+def _xml(root: etree._Element) -> bytes:
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def message(text: str, status: int, nature: str = "") -> Response:
+    """An <OpenRosaResponse>: Collect shows its message to the interviewer."""
+    root = etree.Element("OpenRosaResponse", nsmap={None: RESPONSE_NS})
+    element = etree.SubElement(root, "message")
+    if nature:
+        element.set("nature", nature)
+    element.text = text
+    return Response(
+        _xml(root), status=status, content_type=XML_CONTENT_TYPE, headers=openrosa_headers()
+    )
+
+
+@dataclass
+class FormListEntry:
+    form_id: str
+    name: str
+    version: str
+    md5: str
+    download_url: str
+    manifest_url: str | None
+
+
+def form_list(entries: Iterable[FormListEntry], verbose: bool = False) -> Response:
+    root = etree.Element("xforms", nsmap={None: XFORMS_LIST_NS})
+    for entry in entries:
+        xform = etree.SubElement(root, "xform")
+        for tag, value in (
+            ("formID", entry.form_id),
+            ("name", entry.name),
+            ("version", entry.version),
+            ("hash", f"md5:{entry.md5}"),
+        ):
+            etree.SubElement(xform, tag).text = value
+        if verbose:
+            etree.SubElement(xform, "descriptionText").text = entry.name
+        etree.SubElement(xform, "downloadUrl").text = entry.download_url
+        if entry.manifest_url:
+            etree.SubElement(xform, "manifestUrl").text = entry.manifest_url
+    return Response(_xml(root), content_type=XML_CONTENT_TYPE, headers=openrosa_headers())
+
+
+@dataclass
+class ManifestEntry:
+    filename: str
+    md5: str
+    download_url: str
+
+
+def manifest(entries: Iterable[ManifestEntry]) -> Response:
+    root = etree.Element("manifest", nsmap={None: MANIFEST_NS})
+    for entry in entries:
+        media = etree.SubElement(root, "mediaFile")
+        etree.SubElement(media, "filename").text = entry.filename
+        etree.SubElement(media, "hash").text = f"md5:{entry.md5}"
+        etree.SubElement(media, "downloadUrl").text = entry.download_url
+    return Response(_xml(root), content_type=XML_CONTENT_TYPE, headers=openrosa_headers())

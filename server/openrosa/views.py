@@ -1,0 +1,292 @@
+"""OpenRosa for ODK Collect and Enketo: form lists, downloads, manifests, submissions.
+
+Three doors, as in ODK Central and Kobo: `/v1/projects/{id}/...` and `/formList`,
+`/submission` at the root for password users (Digest), and `/v1/key/{token}/projects/{id}/...`
+for app users (a token in the URL; a bad token gets 403 so the phone does not prompt).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Blueprint, Response, abort, current_app, g, request
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+
+from server.appusers.operations import allowed_form_ids, app_user_for_token
+from server.extensions import db
+from server.forms.models import Form, FormDef, FormState
+from server.openrosa import responses
+from server.openrosa.auth import collector_required
+from server.projects.models import Project
+from server.projects.operations import visible_projects
+from server.security import current_user
+from server.submissions import operations as subs
+from server.submissions.instance import BadSubmission
+
+openrosa = Blueprint("openrosa", __name__)
+
+LISTED_STATES = (FormState.OPEN,)
+DOWNLOADABLE_STATES = (FormState.OPEN, FormState.CLOSING)
+
+
+# ---- who is asking, and what they may reach -------------------------------------------
+
+
+class Scope:
+    """The forms a caller may reach, and how to spell URLs back to them."""
+
+    def __init__(self, projects: list[Project], prefix_for, app_user=None, form_ids=None):
+        self.projects = projects
+        self.prefix_for = prefix_for  # project -> URL prefix ("/v1/projects/1")
+        self.app_user = app_user
+        self.form_ids = form_ids  # None: every form of the projects
+
+    def forms(self, xml_form_id: str | None = None) -> list[Form]:
+        query = select(Form).where(Form.project_id.in_([p.id for p in self.projects]))
+        if xml_form_id is not None:
+            query = query.where(Form.xml_form_id == xml_form_id)
+        forms = db.session.scalars(query.order_by(Form.project_id, Form.xml_form_id))
+        return [f for f in forms if self.form_ids is None or f.id in self.form_ids]
+
+    def form(self, xml_form_id: str) -> Form | None:
+        return next(iter(self.forms(xml_form_id)), None)
+
+    def url(self, form: Form, tail: str) -> str:
+        project = next(p for p in self.projects if p.id == form.project_id)
+        base = request.host_url.rstrip("/")
+        return f"{base}{self.prefix_for(project)}/forms/{quote(form.xml_form_id, safe='')}{tail}"
+
+
+def _password_scope(project_id: int | None) -> Scope | Response:
+    user = current_user()
+    projects = visible_projects(user)
+    if project_id is not None:
+        projects = [p for p in projects if p.id == project_id]
+        if not projects:
+            return responses.message("You may not fill forms in this project.", 403)
+    return Scope(projects, lambda p: f"/v1/projects/{p.id}")
+
+
+def _app_user_scope(token: str, project_id: int) -> Scope | Response:
+    app_user = app_user_for_token(token, project_id)
+    if app_user is None:
+        # 403, not 401: a prompt for a password would only confuse the interviewer.
+        return responses.message(
+            "This phone's access was revoked or is not valid. Scan a new QR code from your "
+            "coordinator.",
+            403,
+        )
+    project = db.session.get(Project, project_id)
+    return Scope(
+        [project],
+        lambda p: f"/v1/key/{token}/projects/{p.id}",
+        app_user=app_user,
+        form_ids=allowed_form_ids(app_user),
+    )
+
+
+# ---- form list, downloads, manifests ---------------------------------------------------
+
+
+def _form_list(scope: Scope) -> Response:
+    wanted = request.args.get("formID")
+    all_versions = request.args.get("listAllVersions", "").lower() == "true"
+    entries = []
+    for form in scope.forms(wanted):
+        if form.state not in LISTED_STATES or form.current_def is None:
+            continue
+        defs = form.published_defs if all_versions else [form.current_def]
+        for form_def in defs:
+            is_current = form_def is form.current_def
+            version_path = quote(form_def.version or "___", safe="")
+            tail = ".xml" if is_current else f"/versions/{version_path}.xml"
+            entries.append(
+                responses.FormListEntry(
+                    form_id=form.xml_form_id,
+                    name=form_def.title,
+                    version=form_def.version,
+                    md5=form_def.xml_md5,
+                    download_url=scope.url(form, tail),
+                    manifest_url=scope.url(form, "/manifest") if form_def.attachments else None,
+                )
+            )
+    verbose = request.args.get("verbose", "").lower() == "true"
+    return responses.form_list(entries, verbose=verbose)
+
+
+def _downloadable(scope: Scope, xml_form_id: str) -> Form:
+    form = scope.form(xml_form_id)
+    if form is None or form.state not in DOWNLOADABLE_STATES or form.current_def is None:
+        abort(404)
+    return form
+
+
+def _xml(form_def: FormDef | None) -> Response:
+    if form_def is None:
+        abort(404)
+    response = Response(form_def.xml.encode("utf-8"), content_type=responses.XML_CONTENT_TYPE)
+    response.headers.update(responses.openrosa_headers())
+    response.set_etag(form_def.xml_md5)
+    return response.make_conditional(request)
+
+
+def _manifest(scope: Scope, xml_form_id: str) -> Response:
+    form = _downloadable(scope, xml_form_id)
+    entries = [
+        responses.ManifestEntry(
+            filename=a.name,
+            md5=a.blob.md5,
+            download_url=scope.url(form, f"/attachments/{quote(a.name, safe='')}"),
+        )
+        for a in form.current_def.attachments
+        if a.blob is not None
+    ]
+    return responses.manifest(entries)
+
+
+def _media(scope: Scope, xml_form_id: str, name: str) -> Response:
+    form = _downloadable(scope, xml_form_id)
+    attachment = next((a for a in form.current_def.attachments if a.name == name), None)
+    if attachment is None or attachment.blob is None:
+        abort(404)
+    response = Response(attachment.blob.content, content_type=attachment.blob.content_type)
+    response.headers.update(responses.openrosa_headers())
+    response.set_etag(attachment.blob.md5)
+    return response.make_conditional(request)
+
+
+# ---- submissions -------------------------------------------------------------------------
+
+
+def _submission(scope: Scope) -> Response:
+    if request.method == "HEAD":
+        return Response(status=204, headers=responses.openrosa_headers())
+    limit = current_app.config["OPENROSA_MAX_SUBMISSION_BYTES"]
+    if request.content_length is not None and request.content_length > limit:
+        return responses.message(
+            f"This submission is larger than the {limit // 1_000_000} MB the server accepts.", 413
+        )
+    if request.mimetype != "multipart/form-data":
+        return responses.message("Submissions must be sent as multipart/form-data.", 400)
+    xml_part = request.files.get("xml_submission_file")
+    if xml_part is None:
+        return responses.message("The submission has no xml_submission_file part.", 400)
+    files = [
+        subs.IncomingFile(storage.filename or name, storage.stream, storage.mimetype)
+        for name, storage in request.files.items(multi=True)
+        if name != "xml_submission_file"
+    ]
+    submitter = subs.Submitter(
+        user=current_user() if scope.app_user is None else None,
+        app_user=scope.app_user,
+        device_id=(request.args.get("deviceID") or "")[:255] or None,
+    )
+    try:
+        receipt = subs.receive(
+            xml_part.read(limit + 1), files, find_form=scope.form, submitter=submitter
+        )
+        db.session.commit()
+    except (subs.SubmissionRefused, BadSubmission) as refusal:
+        db.session.rollback()
+        status = getattr(refusal, "status", 400)
+        return responses.message(str(refusal), status)
+    except DBAPIError:
+        db.session.rollback()
+        current_app.logger.exception("database unavailable while receiving a submission")
+        response = responses.message(
+            "The server cannot save submissions right now. Your form is safe on the phone; "
+            "it will be sent again later.",
+            503,
+        )
+        response.headers["Retry-After"] = "60"
+        return response
+    if receipt.submission.state == "received" and subs.enqueue(receipt.submission):
+        db.session.commit()
+    return responses.message(receipt.message, 201, nature="submit_success")
+
+
+# ---- routes ------------------------------------------------------------------------------
+
+
+def _scope_or_response(project_id: int | None = None, token: str | None = None):
+    if token is not None:
+        return _app_user_scope(token, project_id)
+    return _password_scope(project_id)
+
+
+def _with_scope(handler, project_id=None, token=None, *args):
+    scope = _scope_or_response(project_id, token)
+    if isinstance(scope, Response):
+        return scope
+    g.openrosa_scope = scope
+    return handler(scope, *args)
+
+
+@openrosa.get("/formList")
+@collector_required
+def root_form_list():
+    return _with_scope(_form_list)
+
+
+@openrosa.route("/submission", methods=["HEAD", "POST"])
+@collector_required
+def root_submission():
+    return _with_scope(_submission)
+
+
+@openrosa.get("/v1/projects/<int:project_id>/formList")
+@collector_required
+def project_form_list(project_id: int):
+    return _with_scope(_form_list, project_id)
+
+
+@openrosa.route("/v1/projects/<int:project_id>/submission", methods=["HEAD", "POST"])
+@collector_required
+def project_submission(project_id: int):
+    return _with_scope(_submission, project_id)
+
+
+@openrosa.get("/v1/projects/<int:project_id>/forms/<xml_form_id>/manifest")
+@collector_required
+def project_manifest(project_id: int, xml_form_id: str):
+    return _with_scope(_manifest, project_id, None, xml_form_id)
+
+
+@openrosa.get("/v1/key/<token>/projects/<int:project_id>/formList")
+def key_form_list(token: str, project_id: int):
+    return _with_scope(_form_list, project_id, token)
+
+
+@openrosa.route("/v1/key/<token>/projects/<int:project_id>/submission", methods=["HEAD", "POST"])
+def key_submission(token: str, project_id: int):
+    return _with_scope(_submission, project_id, token)
+
+
+@openrosa.get("/v1/key/<token>/projects/<int:project_id>/forms/<xml_form_id>.xml")
+def key_form_xml(token: str, project_id: int, xml_form_id: str):
+    return _with_scope(
+        lambda s, f: _xml(_downloadable(s, f).current_def), project_id, token, xml_form_id
+    )
+
+
+@openrosa.get(
+    "/v1/key/<token>/projects/<int:project_id>/forms/<xml_form_id>/versions/<version>.xml"
+)
+def key_version_xml(token: str, project_id: int, xml_form_id: str, version: str):
+    def handler(scope, form_id, wanted):
+        form = _downloadable(scope, form_id)
+        wanted = "" if wanted == "___" else wanted
+        return _xml(next((d for d in form.published_defs if d.version == wanted), None))
+
+    return _with_scope(handler, project_id, token, xml_form_id, version)
+
+
+@openrosa.get("/v1/key/<token>/projects/<int:project_id>/forms/<xml_form_id>/manifest")
+def key_manifest(token: str, project_id: int, xml_form_id: str):
+    return _with_scope(_manifest, project_id, token, xml_form_id)
+
+
+@openrosa.get("/v1/key/<token>/projects/<int:project_id>/forms/<xml_form_id>/attachments/<name>")
+def key_media(token: str, project_id: int, xml_form_id: str, name: str):
+    return _with_scope(_media, project_id, token, xml_form_id, name)

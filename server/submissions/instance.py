@@ -1,0 +1,95 @@
+"""What a submission's XML says about itself: form, version, instanceID, files it names."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from server.forms.xform import NS, primary_instance_root
+
+ENCRYPTED_NS = "http://www.opendatakit.org/xforms/encrypted"
+#: A safe attachment name: a plain file name, no directory parts, no control characters.
+SAFE_NAME = re.compile(r"^(?!\.{1,2}$)[^/\\\x00-\x1f]{1,255}$")
+
+
+class BadSubmission(Exception):
+    """The XML cannot be a submission (HTTP 400, with a message for the interviewer)."""
+
+
+@dataclass
+class InstanceInfo:
+    form_id: str
+    version: str
+    instance_id: str
+    deprecated_id: str | None
+    encrypted: bool
+    #: File names the XML names as attachments (binary answers, encrypted media).
+    named_files: list[str] = field(default_factory=list)
+
+
+def _local(element: etree._Element) -> str:
+    return etree.QName(element).localname
+
+
+def _meta_value(root: etree._Element, name: str) -> str | None:
+    for meta in root:
+        if isinstance(meta.tag, str) and _local(meta) == "meta":
+            for child in meta:
+                if isinstance(child.tag, str) and _local(child) == name:
+                    return (child.text or "").strip() or None
+    return None
+
+
+def read_instance(
+    root: etree._Element, binary_paths: list[list[str]] | None = None
+) -> InstanceInfo:
+    """Read the identity of a submission; `binary_paths` come from the form's binary binds."""
+    form_id = root.get("id") or ""
+    if not form_id:
+        raise BadSubmission("The submission does not say which form it belongs to (no id).")
+    encrypted = etree.QName(root).namespace == ENCRYPTED_NS or root.get("encrypted") == "yes"
+    instance_id = _meta_value(root, "instanceID")
+    if not instance_id:
+        raise BadSubmission("The submission has no meta/instanceID; it cannot be stored safely.")
+    if encrypted:
+        named = [
+            (f.text or "").strip()
+            for f in root.iter()
+            if isinstance(f.tag, str) and _local(f) in ("file", "encryptedXmlFile")
+        ]
+    else:
+        named = _binary_answers(root, binary_paths or [])
+    return InstanceInfo(
+        form_id=form_id,
+        version=root.get("version") or "",
+        instance_id=instance_id,
+        deprecated_id=_meta_value(root, "deprecatedID"),
+        encrypted=encrypted,
+        named_files=sorted({n for n in named if n}),
+    )
+
+
+def _binary_answers(root: etree._Element, paths: list[list[str]]) -> list[str]:
+    found: list[str] = []
+    for steps in paths:
+        level = [root]
+        for step in steps:
+            level = [c for e in level for c in e if isinstance(c.tag, str) and _local(c) == step]
+        found += [(e.text or "").strip() for e in level]
+    return found
+
+
+def binary_paths(form_xml: str) -> list[list[str]]:
+    """Element steps below the root of every binary (file) question in an XForm."""
+    root = etree.fromstring(form_xml.encode("utf-8"))
+    model = root.find("h:head/xf:model", NS)
+    instance_root = primary_instance_root(root)
+    paths = []
+    for bind in model.findall("xf:bind", NS):
+        if (bind.get("type") or "").split(":")[-1] == "binary":
+            steps = [s for s in (bind.get("nodeset") or "").split("/") if s]
+            if steps and steps[0] == _local(instance_root):
+                paths.append(steps[1:])
+    return paths

@@ -1,0 +1,30 @@
+"""Queue jobs for submissions. Small functions: load by id, call operations, commit once."""
+
+from __future__ import annotations
+
+import logging
+
+from server.extensions import db
+from server.submissions.models import Submission
+
+log = logging.getLogger(__name__)
+
+
+def process_submission(submission_id: int) -> str:
+    """For now, record that the worker received the submission (normalization comes next).
+
+    Logs ids only: never personal data.
+    """
+    submission = db.session.get(Submission, submission_id)
+    if submission is None:
+        log.warning("submission %s vanished before processing", submission_id)
+        return "missing"
+    log.info("submission %s (form %s) taken from the queue", submission.id, submission.form_id)
+    db.session.commit()
+    return submission.state
+
+
+def reconcile_job() -> int:
+    from server.submissions.operations import reconcile
+
+    return reconcile()

@@ -1,0 +1,267 @@
+"""Receiving submissions: store every byte durably, tell retries from conflicts, never lose.
+
+No HTTP here: the OpenRosa view hands in the XML bytes, the posted files and who sent them;
+it gets a Receipt or one of the exceptions below, each with a message an interviewer reads
+on the phone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import BinaryIO
+
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+from server.appusers.models import AppUser
+from server.auth.models import User
+from server.extensions import db, queue
+from server.forms.models import Form, FormDef, FormState
+from server.forms.problems import FormRejected
+from server.forms.xform import parse_xml_safely
+from server.storage import storage
+from server.submissions.instance import SAFE_NAME, BadSubmission, binary_paths, read_instance
+from server.submissions.models import Submission, SubmissionAttachment, SubmissionState
+
+log = logging.getLogger(__name__)
+
+
+class SubmissionRefused(Exception):
+    """Base of the refusals; `status` is the HTTP status, the message is for the phone."""
+
+    status = 400
+
+
+class FormUnknown(SubmissionRefused):
+    status = 404
+
+
+class FormVersionUnknown(SubmissionRefused):
+    status = 409
+
+
+class FormNotAccepting(SubmissionRefused):
+    status = 409
+
+
+class SubmissionConflict(SubmissionRefused):
+    status = 409
+
+
+class OriginalNotFound(SubmissionRefused):
+    status = 404
+
+
+@dataclass
+class IncomingFile:
+    name: str
+    stream: BinaryIO
+    content_type: str | None = None
+
+
+@dataclass
+class Submitter:
+    user: User | None = None
+    app_user: AppUser | None = None
+    device_id: str | None = None
+
+
+@dataclass
+class Receipt:
+    submission: Submission
+    created: bool
+    stored_files: list[str] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        missing = self.submission.missing_attachments
+        if self.created:
+            text = "Your submission was received. Thank you."
+        elif self.stored_files:
+            text = "This submission was already received; the new files were added."
+        else:
+            text = "This submission was already received; nothing more was needed."
+        if missing:
+            text += f" Still expected: {len(missing)} file(s); send them when you can."
+        return text
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@lru_cache(maxsize=256)
+def _binary_paths_cached(form_def_id: int, xml_sha256: str, xml: str) -> tuple:
+    return tuple(tuple(p) for p in binary_paths(xml))
+
+
+def receive(
+    xml: bytes,
+    files: list[IncomingFile],
+    *,
+    find_form: Callable[[str], Form | None],
+    submitter: Submitter,
+) -> Receipt:
+    """Store one OpenRosa submission POST; the caller commits, then enqueues."""
+    try:
+        root = parse_xml_safely(xml, what="submission")
+    except FormRejected as rejection:
+        raise BadSubmission(rejection.problems[0].message) from None
+    identity = read_instance(root)
+    form = find_form(identity.form_id)
+    if form is None:
+        raise FormUnknown(
+            f"The form '{identity.form_id}' is not on this server, or you may not fill it. "
+            "Update your blank forms and try again."
+        )
+    if form.state == FormState.CLOSED:
+        raise FormNotAccepting(
+            f"The form '{identity.form_id}' is closed and no longer accepts "
+            "submissions. Ask your coordinator which form to use now."
+        )
+    form_def = _published_version(form, identity.version)
+    paths = _binary_paths_cached(form_def.id, form_def.xml_sha256, form_def.xml)
+    identity = read_instance(root, [list(p) for p in paths])
+    for name in [f.name for f in files] + identity.named_files:
+        if not SAFE_NAME.match(name):
+            raise BadSubmission(f"The attachment name '{name[:80]}' is not a plain file name.")
+    xml_sha256 = hashlib.sha256(xml).hexdigest()
+
+    existing = db.session.scalar(
+        select(Submission).where(
+            Submission.form_id == form.id, Submission.instance_id == identity.instance_id
+        )
+    )
+    if existing is not None:
+        if existing.xml_sha256 != xml_sha256:
+            raise SubmissionConflict(
+                "A different submission with the same instanceID was already received. "
+                "It was not replaced."
+            )
+        stored = _store_files(existing, files)
+        return Receipt(existing, created=False, stored_files=stored)
+
+    root_instance_id = identity.instance_id
+    if identity.deprecated_id:
+        original = db.session.scalar(
+            select(Submission).where(
+                Submission.form_id == form.id, Submission.instance_id == identity.deprecated_id
+            )
+        )
+        if original is None:
+            raise OriginalNotFound(
+                "The submission you edited is not on this server, so the edit cannot be saved."
+            )
+        if not original.current:
+            raise SubmissionConflict(
+                "The submission you edited was changed since; get the newest version and "
+                "edit that one."
+            )
+        original.current = False
+        root_instance_id = original.root_instance_id
+
+    stored_xml = storage().save_bytes(xml)
+    submission = Submission(
+        form_id=form.id,
+        form_def_id=form_def.id,
+        instance_id=identity.instance_id,
+        deprecated_id=identity.deprecated_id,
+        root_instance_id=root_instance_id,
+        xml_key=stored_xml.key,
+        xml_sha256=xml_sha256,
+        xml_size=stored_xml.size,
+        encrypted=identity.encrypted,
+        state=SubmissionState.RECEIVED,
+        device_id=submitter.device_id,
+        submitter_user_id=submitter.user.id if submitter.user else None,
+        submitter_app_user_id=submitter.app_user.id if submitter.app_user else None,
+    )
+    for name in identity.named_files:
+        submission.attachments.append(SubmissionAttachment(name=name, expected=True))
+    db.session.add(submission)
+    stored = _store_files(submission, files)
+    db.session.flush()
+    return Receipt(submission, created=True, stored_files=stored)
+
+
+def _published_version(form: Form, version: str) -> FormDef:
+    for form_def in form.published_defs:
+        if form_def.version == version:
+            return form_def
+    raise FormVersionUnknown(
+        f"Version '{version}' of the form '{form.xml_form_id}' is not on this server "
+        "(it may be a draft, or deleted). Update your blank forms, then fill it again."
+    )
+
+
+def _store_files(submission: Submission, files: list[IncomingFile]) -> list[str]:
+    """Store posted files the submission names, and unnamed extras (so nothing is lost)."""
+    by_name = {a.name: a for a in submission.attachments}
+    stored = []
+    for incoming in files:
+        attachment = by_name.get(incoming.name)
+        if attachment is not None and attachment.blob_key is not None:
+            continue  # already have it (a retry resending everything)
+        saved = storage().save_stream(incoming.stream)
+        if attachment is None:
+            attachment = SubmissionAttachment(name=incoming.name, expected=False)
+            submission.attachments.append(attachment)
+            by_name[incoming.name] = attachment
+        attachment.blob_key = saved.key
+        attachment.sha256 = saved.sha256
+        attachment.size = saved.size
+        attachment.content_type = incoming.content_type
+        attachment.received_at = _now()
+        stored.append(incoming.name)
+    return stored
+
+
+# ---- the queue ------------------------------------------------------------------------
+
+
+def enqueue(submission: Submission) -> bool:
+    """Put a received submission on the queue; False (and no harm) if Redis is down."""
+    from server.submissions.jobs import process_submission
+
+    try:
+        job = queue("submissions").enqueue(
+            process_submission, submission.id, job_id=f"submission-{submission.id}"
+        )
+    except (RedisError, OSError):
+        log.warning("submission %s stays 'received': Redis unreachable", submission.id)
+        return False
+    submission.state = SubmissionState.QUEUED
+    submission.job_id = job.id
+    return True
+
+
+def reconcile(limit: int = 1000) -> int:
+    """Re-enqueue what the queue lost: 'received' rows and 'queued' rows with no job."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    from server.extensions import redis_connection
+
+    enqueued = 0
+    received = db.session.scalars(
+        select(Submission)
+        .where(Submission.state.in_([SubmissionState.RECEIVED, SubmissionState.QUEUED]))
+        .order_by(Submission.id)
+        .limit(limit)
+    )
+    for submission in received:
+        if submission.state == SubmissionState.QUEUED and submission.job_id:
+            try:
+                Job.fetch(submission.job_id, connection=redis_connection())
+                continue
+            except NoSuchJobError:
+                pass
+        if enqueue(submission):
+            enqueued += 1
+    db.session.commit()
+    return enqueued

@@ -1,0 +1,276 @@
+"""Receiving submissions: stored durably, duplicates and edits as OPENROSA.md says."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from lxml import etree
+from sqlalchemy.orm import selectinload
+
+from server.extensions import db
+from server.forms import operations as ops
+from server.submissions.models import Submission
+from tests.factories import PASSWORD, app_user_with_forms, counts, multipart, xlsx_from_md
+
+PHOTO_FORM = """
+| survey   |        |        |          |
+|          | type   | name   | label    |
+|          | text   | name   | Name     |
+|          | image  | photo  | Photo    |
+|          | image  | sign   | Signature |
+| settings |        |        |          |
+|          | form_id | version |         |
+|          | photos | 1      |          |
+"""
+
+
+def submission_xml(instance="uuid:0001", name="Amina", photo="p.jpg", sign="s.png", extra="", version="1"):
+    return (
+        f'<data id="photos" version="{version}"><name>{name}</name><photo>{photo}</photo>'
+        f"<sign>{sign}</sign><meta><instanceID>{instance}</instanceID>{extra}</meta></data>"
+    ).encode()
+
+
+@pytest.fixture
+def phone(app, client):
+    """(post, token): post(body) sends to the app-user submission URL."""
+    from tests.factories import Factories
+
+    with app.app_context():
+        make = Factories()
+        project = make.project()
+        make.form(PHOTO_FORM)
+        _, token = app_user_with_forms(project)
+
+    def post(data, **kwargs):
+        return client.post(
+            f"/v1/key/{token}/projects/1/submission?deviceID=collect:test",
+            data=data,
+            content_type="multipart/form-data",
+            **kwargs,
+        )
+
+    post.token = token
+    return post
+
+
+def _message(response) -> str:
+    root = etree.fromstring(response.data)
+    return root.findtext("{http://openrosa.org/http/response}message")
+
+
+def _submissions(app):
+    with app.app_context():
+        query = db.select(Submission).options(selectinload(Submission.attachments))
+        return db.session.scalars(query.order_by(Submission.id)).all()
+
+
+def test_head_then_post_is_201_with_a_message(phone, client, app):
+    head = client.head(f"/v1/key/{phone.token}/projects/1/submission")
+    assert head.status_code == 204
+    assert head.headers["X-OpenRosa-Accept-Content-Length"] == "100000000"
+    assert head.headers["X-OpenRosa-Version"] == "1.0"
+    response = phone(multipart(submission_xml(), {"p.jpg": b"jpeg", "s.png": b"png"}))
+    assert response.status_code == 201
+    assert response.headers["Content-Type"] == "text/xml; charset=utf-8"
+    assert "received" in _message(response)
+    (submission,) = _submissions(app)
+    assert submission.device_id == "collect:test"
+    assert submission.complete and submission.state == "queued"
+
+
+def test_retry_with_same_xml_adds_files_and_never_a_second_record(phone, app):
+    assert phone(multipart(submission_xml(), {"p.jpg": b"jpeg"})).status_code == 201
+    first = _submissions(app)[0]
+    assert first.missing_attachments == ["s.png"]
+    again = phone(multipart(submission_xml(), {"p.jpg": b"jpeg", "s.png": b"png"}))
+    assert again.status_code == 201
+    assert "already received" in _message(again)
+    (only,) = _submissions(app)
+    assert only.complete
+
+
+def test_same_instance_id_different_xml_is_409(phone, app):
+    phone(multipart(submission_xml(name="Amina")))
+    conflict = phone(multipart(submission_xml(name="Someone else")))
+    assert conflict.status_code == 409
+    assert "same instanceID" in _message(conflict)
+    assert len(_submissions(app)) == 1
+
+
+def test_edit_with_deprecated_id_makes_a_new_version(phone, app):
+    phone(multipart(submission_xml()))
+    edit = submission_xml(instance="uuid:0002", name="Amina B.", extra="<deprecatedID>uuid:0001</deprecatedID>")
+    assert phone(multipart(edit)).status_code == 201
+    original, edited = _submissions(app)
+    assert not original.current and edited.current
+    assert edited.root_instance_id == "uuid:0001" and edited.deprecated_id == "uuid:0001"
+    stale = submission_xml(instance="uuid:0003", extra="<deprecatedID>uuid:0001</deprecatedID>")
+    assert phone(multipart(stale)).status_code == 409
+    unknown = submission_xml(instance="uuid:0004", extra="<deprecatedID>uuid:nope</deprecatedID>")
+    assert phone(multipart(unknown)).status_code == 404
+
+
+def test_split_submission_is_assembled(phone, app):
+    xml = submission_xml()
+    part_one = phone(multipart(xml, {"p.jpg": b"jpeg"}, incomplete=True))
+    assert part_one.status_code == 201
+    part_two = phone(multipart(xml, {"s.png": b"png"}))
+    assert part_two.status_code == 201
+    (submission,) = _submissions(app)
+    assert submission.complete
+    assert {a.name for a in submission.attachments} == {"p.jpg", "s.png"}
+
+
+def test_enketo_literal_filename_is_accepted(phone, app):
+    response = phone(multipart(submission_xml(), filename="xml_submission_file"))
+    assert response.status_code == 201
+
+
+def test_redis_down_still_accepts_and_the_reconciler_enqueues_later(phone, app, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from server.submissions import operations
+
+    def unreachable(*args, **kwargs):
+        raise RedisConnectionError("down")
+
+    monkeypatch.setattr(operations, "queue", lambda name: type("Q", (), {"enqueue": unreachable})())
+    assert phone(multipart(submission_xml())).status_code == 201
+    assert _submissions(app)[0].state == "received"
+    monkeypatch.undo()
+    with app.app_context():
+        assert operations.reconcile() == 1
+    assert _submissions(app)[0].state == "queued"
+
+
+HOSTILE = {
+    "malformed-xml": (lambda: multipart(b"<data id='photos'><unclosed>"), 400, "not well-formed"),
+    "xxe": (
+        lambda: multipart(
+            b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            b'<data id="photos" version="1"><name>&x;</name><meta><instanceID>uuid:x</instanceID></meta></data>'
+        ),
+        400,
+        "DTD or entities",
+    ),
+    "billion-laughs": (
+        lambda: multipart(
+            b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+            b'<data id="photos" version="1"><name>&b;</name><meta><instanceID>uuid:x</instanceID></meta></data>'
+        ),
+        400,
+        "DTD or entities",
+    ),
+    "unknown-form": (lambda: multipart(submission_xml().replace(b'id="photos"', b'id="nope"')), 404, "not on this server"),
+    "unknown-version": (lambda: multipart(submission_xml(version="9")), 409, "Version '9'"),
+    "no-instance-id": (lambda: multipart(b'<data id="photos" version="1"><name>x</name></data>'), 400, "instanceID"),
+    "no-xml-part": (lambda: {"p.jpg": (__import__("io").BytesIO(b"x"), "p.jpg")}, 400, "xml_submission_file"),
+    "dotdot-name": (lambda: multipart(submission_xml(), {"../../etc/p.jpg": b"x"}), 400, "plain file name"),
+    "absolute-name": (lambda: multipart(submission_xml(photo="/etc/passwd")), 400, "plain file name"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=list(HOSTILE))
+def test_hostile_submissions_are_refused_and_store_nothing(phone, app, case):
+    build, status, words = HOSTILE[case]
+    with app.app_context():
+        before = counts()
+    storage_root = __import__("pathlib").Path(app.instance_path) / "storage"
+    files_before = sorted(storage_root.rglob("*")) if storage_root.exists() else []
+    response = phone(build())
+    assert response.status_code == status, _message(response)
+    assert words in _message(response)
+    with app.app_context():
+        assert counts() == before
+    files_after = sorted(storage_root.rglob("*")) if storage_root.exists() else []
+    assert files_after == files_before
+
+
+def test_wrong_content_type_is_400(phone, client):
+    response = client.post(
+        f"/v1/key/{phone.token}/projects/1/submission", data=b"<data/>", content_type="text/xml"
+    )
+    assert response.status_code == 400
+    assert "multipart/form-data" in _message(response)
+
+
+def test_closed_form_refuses_with_a_message(phone, app):
+    with app.app_context():
+        form = db.session.scalar(db.select(ops.Form).where(ops.Form.xml_form_id == "photos"))
+        form.state = "closed"
+        db.session.commit()
+    response = phone(multipart(submission_xml()))
+    assert response.status_code == 409
+    assert "closed" in _message(response)
+    assert _submissions(app) == []
+
+
+def test_oversize_is_413_and_stores_nothing(phone, app):
+    app.config["OPENROSA_MAX_SUBMISSION_BYTES"] = 2000
+    try:
+        response = phone(multipart(submission_xml(), {"p.jpg": b"x" * 5000}))
+    finally:
+        app.config["OPENROSA_MAX_SUBMISSION_BYTES"] = 100_000_000
+    assert response.status_code == 413
+    assert _submissions(app) == []
+
+
+def test_bad_or_revoked_token_is_403_not_401(client, app, phone):
+    bad = client.head("/v1/key/not-a-token/projects/1/submission")
+    assert bad.status_code == 403 and "WWW-Authenticate" not in bad.headers
+    from server.appusers.models import AppUser
+    from server.appusers.operations import revoke
+
+    with app.app_context():
+        revoke(db.session.scalar(db.select(AppUser)))
+        db.session.commit()
+    assert client.get(f"/v1/key/{phone.token}/projects/1/formList").status_code == 403
+
+
+def test_database_down_is_503_so_the_phone_retries(app, tmp_path):
+    from server import create_app
+
+    broken = create_app(
+        "testing",
+        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/dir/db.sqlite3", "REDIS_URL": app.config["REDIS_URL"]},
+    )
+    response = broken.test_client().post(
+        "/v1/key/abc/projects/1/submission",
+        data=multipart(submission_xml()),
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 503
+    assert "safe on the phone" in _message(response)
+    with broken.app_context():
+        db.engine.dispose()
+
+
+def test_submissions_read_back_byte_identical(phone, client, make_admin_token):
+    xml = submission_xml()
+    phone(multipart(xml, {"p.jpg": b"jpeg-bytes"}))
+    auth = {"Authorization": f"Bearer {make_admin_token}"}
+    back = client.get("/v1/projects/1/forms/photos/submissions/uuid:0001.xml", headers=auth)
+    assert back.data == xml
+    photo = client.get("/v1/projects/1/forms/photos/submissions/uuid:0001/attachments/p.jpg", headers=auth)
+    assert photo.data == b"jpeg-bytes"
+    listing = client.get("/v1/projects/1/forms/photos/submissions", headers=auth).json
+    assert listing[0]["instanceId"] == "uuid:0001" and listing[0]["missingAttachments"] == ["s.png"]
+
+
+@pytest.fixture
+def make_admin_token(app, client):
+    from tests.factories import Factories
+
+    with app.app_context():
+        admin = Factories().user("admin")
+        name = admin.name
+    return client.post("/v1/sessions", json={"email": name, "password": PASSWORD}).json["token"]
+
+
+def test_no_personal_data_in_logs(phone, caplog):
+    caplog.set_level("DEBUG")
+    phone(multipart(submission_xml(name="Secret Person")))
+    assert "Secret Person" not in caplog.text
+    assert not re.search(r"uuid:0001", caplog.text)
