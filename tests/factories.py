@@ -99,16 +99,20 @@ def app_user_with_forms(project, forms=None):
     from server.forms.models import Form
 
     app_user, token = create_app_user(project, "Phone 1")
-    chosen = forms if forms is not None else db.session.scalars(
-        db.select(Form).where(Form.project_id == project.id)
-    ).all()
+    chosen = (
+        forms
+        if forms is not None
+        else db.session.scalars(db.select(Form).where(Form.project_id == project.id)).all()
+    )
     for form in chosen:
         grant_form(app_user, form)
     db.session.commit()
     return app_user, token
 
 
-def multipart(xml: bytes, files: dict[str, bytes] | None = None, incomplete=False, filename="submission.xml"):
+def multipart(
+    xml: bytes, files: dict[str, bytes] | None = None, incomplete=False, filename="submission.xml"
+):
     """A submission body as Collect sends it: xml_submission_file plus one part per file."""
     data = {"xml_submission_file": (io.BytesIO(xml), filename, "text/xml")}
     for name, content in (files or {}).items():

@@ -25,14 +25,22 @@ from urllib3.util import SKIP_HEADER
 
 LogEntry = tuple[str, str, dict[str, str], int]
 Part = tuple[str, str | None, str | None, bytes]  # name, filename, content type, data
-LIST_NS, MANIFEST_NS = "http://openrosa.org/xforms/xformsList", "http://openrosa.org/xforms/xformsManifest"
+LIST_NS, MANIFEST_NS = (
+    "http://openrosa.org/xforms/xformsList",
+    "http://openrosa.org/xforms/xformsManifest",
+)
 _PARAM = re.compile(r'([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
-_DAYS, _MONTHS = "Mon Tue Wed Thu Fri Sat Sun".split(), "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
-# CollectThenSystemContentTypeMapper: Collect's own table first, then Android's MimeTypeMap.
+_DAYS, _MONTHS = (
+    ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+)
+# CollectThenSystemContentTypeMapper: Collect's own table, then android.webkit.MimeTypeMap.
+# fmt: off
 _COLLECT_TYPES = {"amr": "audio/amr", "oga": "audio/ogg", "ogv": "video/ogg", "webm": "video/webm"}
 _ANDROID_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "mp3": "audio/mpeg",
                   "m4a": "audio/mpeg", "3gp": "video/3gpp", "mp4": "video/mp4", "wav": "audio/x-wav",
-                  "csv": "text/comma-separated-values", "xml": "text/xml", "txt": "text/plain"}
+                  "csv": "text/comma-separated-values"}
+# fmt: on
 
 
 class OpenRosaClientError(Exception):
@@ -91,7 +99,9 @@ def multipart(parts: list[Part], boundary: str, part_lengths: bool) -> bytes:
     """OkHttp MultipartBody (Content-Length per part) or a browser FormData body (none)."""
     out: list[bytes] = []
     for name, filename, ctype, data in parts:
-        disp = f'form-data; name="{_q(name)}"' + (f'; filename="{_q(filename)}"' if filename else "")
+        disp = f'form-data; name="{_q(name)}"' + (
+            f'; filename="{_q(filename)}"' if filename else ""
+        )
         head = f"--{boundary}\r\nContent-Disposition: {disp}\r\n"
         head += (f"Content-Type: {ctype}\r\n" if ctype else "") + (
             f"Content-Length: {len(data)}\r\n" if part_lengths else ""
@@ -105,7 +115,9 @@ def _q(value: str) -> str:
 
 
 def _split(tag: str) -> tuple[str, str]:
-    return (tag[1:].partition("}")[0].lower(), tag.partition("}")[2]) if tag[0] == "{" else ("", tag)
+    return (
+        (tag[1:].partition("}")[0].lower(), tag.partition("}")[2]) if tag[0] == "{" else ("", tag)
+    )
 
 
 def _fields(el: Any, ns: str) -> dict[str, str]:
@@ -113,7 +125,9 @@ def _fields(el: Any, ns: str) -> dict[str, str]:
 
 
 def _dom_text(node: Any) -> str:
-    return node.data if node.nodeType == node.TEXT_NODE else "".join(map(_dom_text, node.childNodes))
+    return (
+        node.data if node.nodeType == node.TEXT_NODE else "".join(map(_dom_text, node.childNodes))
+    )
 
 
 class _WireClient:
@@ -135,13 +149,22 @@ class _WireClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _raw(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None,
-             redirects: bool = True) -> requests.Response:
-        resp = self.session.request(method, url, headers=headers, data=body,
-                                    allow_redirects=redirects, timeout=(30, 60))
+    def _raw(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None = None,
+        redirects: bool = True,
+    ) -> requests.Response:
+        resp = self.session.request(
+            method, url, headers=headers, data=body, allow_redirects=redirects, timeout=(30, 60)
+        )
         for r in [*resp.history, resp]:
             sent = {k: v for k, v in r.request.headers.items() if v != SKIP_HEADER}
-            self.requests_log.append((str(r.request.method), str(r.request.url), sent, r.status_code))
+            self.requests_log.append(
+                (str(r.request.method), str(r.request.url), sent, r.status_code)
+            )
         return resp
 
 
@@ -178,8 +201,13 @@ class CollectClient(_WireClient):
 
     USER_AGENT = "org.odk.collect.android/v2025.1.3 Dalvik/2.1.0 (Linux; U; Android 14; Pixel 7 Build/UQ1A.240205.004)"
 
-    def __init__(self, server_url: str, username: str | None = None, password: str | None = None,
-                 device_id: str = "collect:abc123") -> None:
+    def __init__(
+        self,
+        server_url: str,
+        username: str | None = None,
+        password: str | None = None,
+        device_id: str = "collect:abc123",
+    ) -> None:
         super().__init__(server_url, username, password)
         self.device_id = device_id
         self.auth_cache: set[str] = set()  # AuthenticationCacheInterceptor keys
@@ -195,12 +223,16 @@ class CollectClient(_WireClient):
         param = "deviceID=" + quote(self.device_id, safe="!'()*")
         return urlunsplit(p._replace(query=f"{p.query}&{param}" if p.query else param))
 
-    def form_list(self, form_id: str | None = None, verbose: bool = False,
-                  list_all_versions: bool = False) -> tuple[requests.Response, list[dict[str, Any]]]:
+    def form_list(
+        self, form_id: str | None = None, verbose: bool = False, list_all_versions: bool = False
+    ) -> tuple[requests.Response, list[dict[str, Any]]]:
         """GET server/formList. Collect itself never sends formID/verbose/listAllVersions."""
         url = self.server_url.rstrip("/") + "/formList"
-        extra = {"formID": form_id, "verbose": "true" if verbose else None,
-                 "listAllVersions": "true" if list_all_versions else None}
+        extra = {
+            "formID": form_id,
+            "verbose": "true" if verbose else None,
+            "listAllVersions": "true" if list_all_versions else None,
+        }
         if query := urlencode({k: v for k, v in extra.items() if v is not None}):
             url += "?" + query
         resp, root = self._get_xml(url)
@@ -217,7 +249,9 @@ class CollectClient(_WireClient):
                 continue
             f = {k: v or None for k, v in _fields(el, LIST_NS.lower()).items()}
             if not (f.get("formID") and f.get("name") and f.get("downloadUrl")):
-                raise OpenRosaClientError("ParseError", f"<xform> without formID/name/downloadUrl: {f}")
+                raise OpenRosaClientError(
+                    "ParseError", f"<xform> without formID/name/downloadUrl: {f}"
+                )
             h = f.get("hash")
             f["hash"] = h[4:] if h and h.startswith("md5:") else None
             forms.append(f)
@@ -228,7 +262,9 @@ class CollectClient(_WireClient):
             raise OpenRosaClientError("FormWithNoHash", entry["formID"])
         body = self._fetch_bytes(entry["downloadUrl"])
         if verify_hash and md5_hex(body) != entry["hash"]:
-            raise OpenRosaClientError("HashMismatch", f"{md5_hex(body)} != list hash {entry['hash']}")
+            raise OpenRosaClientError(
+                "HashMismatch", f"{md5_hex(body)} != list hash {entry['hash']}"
+            )
         return body
 
     def manifest(self, entry: dict[str, Any]) -> list[dict[str, Any]]:
@@ -237,7 +273,10 @@ class CollectClient(_WireClient):
         resp, root = self._get_xml(entry["manifestUrl"])
         if root is None:
             raise OpenRosaClientError("ServerError", entry["manifestUrl"], resp.status_code)
-        if "X-OpenRosa-Version" not in resp.headers or _split(root.tag) != (MANIFEST_NS.lower(), "manifest"):
+        if "X-OpenRosa-Version" not in resp.headers or _split(root.tag) != (
+            MANIFEST_NS.lower(),
+            "manifest",
+        ):
             raise OpenRosaClientError("ParseError", "not an OpenRosa <manifest>")
         files = []
         for el in root:
@@ -247,9 +286,15 @@ class CollectClient(_WireClient):
             name, digest, url = f.get("filename"), f.get("hash"), f.get("downloadUrl")
             if not (name and digest and url):  # parseManifest returns null: whole manifest rejected
                 raise OpenRosaClientError("ParseError", f"<mediaFile> incomplete: {f}")
-            files.append({"filename": name.rsplit("/", 1)[-1], "hash": digest[4:], "downloadUrl": url,
-                          "isEntityList": el.get("type") == "entityList",
-                          "integrityUrl": f.get("integrityUrl")})
+            files.append(
+                {
+                    "filename": name.rsplit("/", 1)[-1],
+                    "hash": digest[4:],
+                    "downloadUrl": url,
+                    "isEntityList": el.get("type") == "entityList",
+                    "integrityUrl": f.get("integrityUrl"),
+                }
+            )
         return files
 
     def download_media(self, media_file: dict[str, Any]) -> bytes | None:
@@ -266,15 +311,13 @@ class CollectClient(_WireClient):
             self.entity_list_hashes[name.removesuffix(".csv")] = media_file["hash"]
         return body
 
-    def entity_integrity(self, media_file: dict[str, Any], ids: list[str]) -> requests.Response:
-        """OpenRosaClient.isDeleted: GET integrityUrl?id=a,b (comma encoded) plus deviceID."""
-        p = urlsplit(media_file["integrityUrl"])
-        param = "id=" + quote(",".join(ids), safe="!'()*")
-        url = urlunsplit(p._replace(query=f"{p.query}&{param}" if p.query else param))
-        return self._send("GET", self.with_device_id(url))
-
-    def submit(self, xml: bytes, attachments: dict[str, bytes] | None = None,
-               max_post_bytes: int = 10_000_000, instance_name: str | None = None) -> list[requests.Response]:
+    def submit(
+        self,
+        xml: bytes,
+        attachments: dict[str, bytes] | None = None,
+        max_post_bytes: int = 10_000_000,
+        instance_name: str | None = None,
+    ) -> list[requests.Response]:
         self.last_message = self.last_error = None
         self.last_ok = False
         base = self.server_url[:-1] if self.server_url.endswith("/") else self.server_url
@@ -287,7 +330,9 @@ class CollectClient(_WireClient):
         elif head.status_code == 401:
             raise OpenRosaClientError("AuthRequired", url, 401)
         elif 200 <= head.status_code < 300:
-            raise OpenRosaClientError("NotOpenRosaEndpoint", f"HEAD status {head.status_code}", head.status_code)
+            raise OpenRosaClientError(
+                "NotOpenRosaEndpoint", f"HEAD status {head.status_code}", head.status_code
+            )
         name = instance_name or self._instance_name(xml)
         files = sorted((attachments or {}).items())
         responses: list[requests.Response] = []
@@ -297,8 +342,12 @@ class CollectClient(_WireClient):
             if incomplete:
                 parts.append(("*isIncomplete*", None, None, b"yes"))
             boundary = str(uuid.uuid4())
-            resp = self._send("POST", url, multipart(parts, boundary, True),
-                              f"multipart/form-data; boundary={boundary}")
+            resp = self._send(
+                "POST",
+                url,
+                multipart(parts, boundary, True),
+                f"multipart/form-data; boundary={boundary}",
+            )
             responses.append(resp)
             if resp.status_code == 204:
                 raise OpenRosaClientError("FormUploadException", "204 answer to a POST", 204)
@@ -311,7 +360,12 @@ class CollectClient(_WireClient):
     def content_type(filename: str) -> str:
         ext = filename.rsplit(".", 1)[1].lower() if "." in filename else ""
         guessed = mimetypes.types_map.get("." + ext) if ext else None
-        return _COLLECT_TYPES.get(ext) or _ANDROID_TYPES.get(ext) or guessed or "application/octet-stream"
+        return (
+            _COLLECT_TYPES.get(ext)
+            or _ANDROID_TYPES.get(ext)
+            or guessed
+            or "application/octet-stream"
+        )
 
     @staticmethod
     def _instance_name(xml: bytes) -> str:
@@ -328,15 +382,20 @@ class CollectClient(_WireClient):
             try:
                 found = minidom.parseString(resp.content).getElementsByTagName("message")
                 message = _dom_text(found[0]) if found else None
-            except Exception:  # noqa: BLE001 - a SAXException leaves the parser invalid
+            except Exception:  # ResponseMessageParser: a SAXException leaves it invalid
                 message = None
         self.last_message, self.last_ok = message, code in (201, 202)
         if not self.last_ok:
             reason = f"Error: {resp.reason} ({code}) at {url}"
-            self.last_error = {200: "Error: Network login failure? Again?", 401: reason}.get(code) or (
-                f"Error: {message}" if message is not None else None) or (
-                "Failed to upload. Please make sure the form is configured to accept submissions on the server"
-                if code == 400 else reason)
+            self.last_error = (
+                {200: "Error: Network login failure? Again?", 401: reason}.get(code)
+                or (f"Error: {message}" if message is not None else None)
+                or (
+                    "Failed to upload. Please make sure the form is configured to accept submissions on the server"
+                    if code == 400
+                    else reason
+                )
+            )
 
     def _fetch_bytes(self, url: str) -> bytes:
         resp = self._send("GET", self.with_device_id(url))
@@ -350,19 +409,27 @@ class CollectClient(_WireClient):
             return resp, None
         ctype = resp.headers.get("Content-Type")
         if ctype is not None and "text/xml" not in ctype.lower():
-            raise OpenRosaClientError("FetchError", f"ContentType: {ctype} returned from: {url} is not text/xml")
+            raise OpenRosaClientError(
+                "FetchError", f"ContentType: {ctype} returned from: {url} is not text/xml"
+            )
         try:
             return resp, ElementTree.fromstring(resp.content)
         except ElementTree.ParseError as e:
             raise OpenRosaClientError("FetchError", f"unparseable XML: {e}") from e
 
     # --- OkHttp + okhttp-digest -------------------------------------------------------------
-    def _send(self, method: str, url: str, body: bytes | None = None,
-              content_type: str | None = None) -> requests.Response:
+    def _send(
+        self, method: str, url: str, body: bytes | None = None, content_type: str | None = None
+    ) -> requests.Response:
         p = urlsplit(url)
         key = f"{p.scheme}:{p.hostname}:{p.port or (443 if p.scheme == 'https' else 80)}"
-        headers = {"User-Agent": self.USER_AGENT, "X-OpenRosa-Version": "1.0", "Date": collect_date(),
-                   "Accept-Encoding": "gzip", "Connection": "Keep-Alive"}
+        headers = {
+            "User-Agent": self.USER_AGENT,
+            "X-OpenRosa-Version": "1.0",
+            "Date": collect_date(),
+            "Accept-Encoding": "gzip",
+            "Connection": "Keep-Alive",
+        }
         if content_type:
             headers["Content-Type"] = content_type
         cached = key in self.auth_cache
@@ -373,8 +440,15 @@ class CollectClient(_WireClient):
             resp = self._follow_ups(method, url, headers, body, None, key)
         return resp
 
-    def _follow_ups(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
-                    authorization: str | None, key: str) -> requests.Response:
+    def _follow_ups(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        authorization: str | None,
+        key: str,
+    ) -> requests.Response:
         for _ in range(21):  # OkHttp MAX_FOLLOW_UPS = 20
             sent = {**headers, "Authorization": authorization} if authorization else headers
             resp = self._raw(method, url, sent, body)
@@ -387,16 +461,27 @@ class CollectClient(_WireClient):
             self.auth_cache.add(key)
         raise OpenRosaClientError("FetchError", "Too many follow-up requests: 21")
 
-    def _authenticate(self, resp: requests.Response, method: str, url: str, previous: str | None) -> str | None:
+    def _authenticate(
+        self, resp: requests.Response, method: str, url: str, previous: str | None
+    ) -> str | None:
         values = resp.raw.headers.getlist("WWW-Authenticate")
-        for scheme in (m.group(1).lower() for v in values for m in
-                       re.finditer(r"(?:^|,)\s*([A-Za-z][\w!#$%&'*+.^`|~-]*)(?=\s+[^\s=,]+=|\s*(?:,|$))", v)):
+        for scheme in (
+            m.group(1).lower()
+            for v in values
+            for m in re.finditer(
+                r"(?:^|,)\s*([A-Za-z][\w!#$%&'*+.^`|~-]*)(?=\s+[^\s=,]+=|\s*(?:,|$))", v
+            )
+        ):
             if scheme == "digest":
                 header = next(v for v in values if v.startswith("Digest"))
-                self.challenge = {k: re.sub(r"\\(.)", r"\1", q) if q else t
-                                  for k, q, t in _PARAM.findall(header[7:])}
+                self.challenge = {
+                    k: re.sub(r"\\(.)", r"\1", q) if q else t
+                    for k, q, t in _PARAM.findall(header[7:])
+                }
                 if "nonce" not in self.challenge:
-                    raise OpenRosaClientError("FetchError", f"missing nonce in challenge header: {header}")
+                    raise OpenRosaClientError(
+                        "FetchError", f"missing nonce in challenge header: {header}"
+                    )
                 stale = self.challenge.get("stale", "").lower() == "true"
                 if previous and previous.startswith("Digest") and not stale:
                     return None  # "previous digest authentication with same nonce failed"
@@ -424,7 +509,9 @@ class CollectClient(_WireClient):
         qop = None
         if "qop" in c:
             if "auth" not in {q.strip().lower() for q in c["qop"].split(",")}:
-                raise OpenRosaClientError("FetchError", f"None of the qop methods is supported: {c['qop']}")
+                raise OpenRosaClientError(
+                    "FetchError", f"None of the qop methods is supported: {c['qop']}"
+                )
             qop = "auth"
         charset = c.get("charset") or "ascii"
         name = algorithm.upper().replace("-SESS", "").replace("-", "")
@@ -444,10 +531,289 @@ class CollectClient(_WireClient):
             a1 = f"{h(a1)}:{nonce}:{self.cnonce}"
         ha1, ha2 = h(a1), h(f"{method}:{uri}")
         tail = f"{nc}:{self.cnonce}:auth:{ha2}" if qop else ha2
-        pairs = [("username", self.username), ("realm", realm), ("nonce", nonce), ("uri", uri),
-                 ("response", h(f"{ha1}:{nonce}:{tail}", "ascii"))]
+        pairs = [
+            ("username", self.username),
+            ("realm", realm),
+            ("nonce", nonce),
+            ("uri", uri),
+            ("response", h(f"{ha1}:{nonce}:{tail}", "ascii")),
+        ]
         pairs += [("qop", qop), ("nc", nc), ("cnonce", self.cnonce)] if qop else []
         pairs += [("algorithm", algorithm)] + ([("opaque", c["opaque"])] if "opaque" in c else [])
-        quoted = [f'{k}="{str(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-                  if k not in ("nc", "qop", "algorithm") else f"{k}={v}" for k, v in pairs]
+        quoted = [
+            f'{k}="{str(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+            if k not in ("nc", "qop", "algorithm")
+            else f"{k}={v}"
+            for k, v in pairs
+        ]
         return "Digest " + ", ".join(quoted)
+
+
+class EnketoClient(_WireClient):
+    """Enketo Express: its Node server talks OpenRosa (enketo/enketo, packages/enketo-express).
+
+    - app/lib/communicator.js getUpdatedRequestHeaders: Date = JS toUTCString() (24-hour RFC 1123),
+      User-Agent "Enketo/<version> <browser UA>", X-OpenRosa-Version: 1.0; no deviceID, no
+      Accept-Encoding. _request: auth with sendImmediately=false, so the first request is bare;
+      any 2xx passes (also for HEAD), 401 -> "Forbidden. Authorization Required.", else failure.
+    - request/request lib/auth.js (also @cypress/request): on a 401 the first WWW-Authenticate
+      scheme it knows wins: Basic (over http too) or Digest with nc=00000001, a fresh cnonce, no
+      proactive reuse, no stale handling; one retry only.
+    - communicator.js: getFormListUrl -> formList?formID=X; authenticate() -> HEAD of that URL;
+      getXFormInfo -> GET of it, xml2js finds <xforms><xform> by unprefixed names; getXForm ->
+      GET downloadUrl (no hash check); getManifest -> GET manifestUrl; getMaxSize -> HEAD
+      server/submission, X-OpenRosa-Accept-Content-Length (browser default 5,000,000:
+      public/js/src/module/settings.js).
+    - app/controllers/submission-controller.js: per batch getAuthHeader() = HEAD server/submission
+      with only X-OpenRosa-Version + Date; on 401 it computes the Authorization for "POST"; then
+      the browser body is piped as a POST with that header plus the browser's X-OpenRosa-Instance-Id
+      and X-OpenRosa-Deprecated-Id (public/js/src/module/connection.js _uploadBatch).
+    - connection.js _prepareFormDataArray: XML serialised without declaration, type="file"
+      attributes removed; part xml_submission_file with filename "xml_submission_file"
+      (text/xml), the CSRF cookie field, then each referenced file as name=filename=file name;
+      batches per enketo_batches(), no *isIncomplete*; sequential, stop at the first status that
+      is not 201/202; the first batch's message is the result.
+    """
+
+    def __init__(
+        self,
+        server_url: str,
+        username: str | None = None,
+        password: str | None = None,
+        version: str = "7.5.1",
+        browser_ua: str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+        csrf: tuple[str, str] | None = ("__csrf", "x7Rk2bQv-enketo-csrf"),
+    ) -> None:
+        super().__init__(server_url, username, password)
+        self.user_agent = f"Enketo/{version} {browser_ua}"
+        self.csrf = csrf
+        self.failed_files: list[str] = []
+
+    def form_list_url(self, form_id: str | None) -> str:
+        base = self.server_url if self.server_url.endswith("/") else self.server_url + "/"
+        return (
+            base
+            + "formList"
+            + (f"?{urlencode({'formID': form_id})}" if form_id is not None else "")
+        )
+
+    def submission_url(self) -> str:
+        return self.server_url + ("submission" if self.server_url.endswith("/") else "/submission")
+
+    def check_form(self, form_id: str) -> requests.Response:
+        return self._request("HEAD", self.form_list_url(form_id))
+
+    def form_info(self, form_id: str) -> tuple[requests.Response, dict[str, str]]:
+        resp = self._request("GET", self.form_list_url(form_id))
+        root = minidom.parseString(resp.content).documentElement
+        for xform in self._children(root, "xform") if root.nodeName == "xforms" else []:
+            info = {c.nodeName: _dom_text(c) for c in reversed(self._children(xform))}
+            if info.get("formID") == form_id:
+                return resp, info
+        raise OpenRosaClientError("NotFoundInFormList", form_id, 404)
+
+    def download_form(self, info: dict[str, str]) -> bytes:
+        return self._request("GET", info["downloadUrl"]).content
+
+    def manifest(self, info: dict[str, str]) -> list[dict[str, Any]]:
+        if not info.get("manifestUrl"):
+            return []
+        root = minidom.parseString(
+            self._request("GET", info["manifestUrl"]).content
+        ).documentElement
+        media = self._children(root, "mediaFile") if root.nodeName == "manifest" else []
+        return [
+            {
+                **{c.nodeName: _dom_text(c) for c in reversed(self._children(m))},
+                "$": dict(m.attributes.items()),
+            }
+            for m in media
+        ]
+
+    def max_size(self) -> str | None:
+        return self._request("HEAD", self.submission_url()).headers.get(
+            "X-OpenRosa-Accept-Content-Length"
+        )
+
+    def submit(
+        self, xml: bytes, attachments: dict[str, bytes] | None = None, max_size: int | None = None
+    ) -> list[requests.Response]:
+        self.last_message = self.last_error = None
+        self.last_ok = False
+        if max_size is None:  # getMaximumSubmissionSize at form load
+            value = self.max_size()
+            max_size = (
+                int(float(value))
+                if value and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value)
+                else 5_000_000
+            )
+        doc = minidom.parseString(xml)
+        elements = [e for e in doc.getElementsByTagName("*") if e.getAttribute("type") == "file"]
+        available = attachments or {}
+        if not elements:  # XML not from Enketo's model: the binary nodes are those naming a file
+            elements = [e for e in doc.getElementsByTagName("*") if _dom_text(e) in available]
+        files: list[tuple[str, bytes]] = []
+        self.failed_files = []
+        for el in elements:
+            if el.hasAttribute("type"):
+                el.removeAttribute("type")
+            if (name := _dom_text(el)) in available:
+                files.append((name, available[name]))
+            else:
+                self.failed_files.append(name)
+        body_xml = doc.documentElement.toxml().encode()
+        meta = {
+            tag: re.search(rf"<(?:\w+:)?{tag}>([^<]*)<".encode(), xml)
+            for tag in ("instanceID", "deprecatedID")
+        }
+        headers = {
+            "X-OpenRosa-Instance-Id": meta["instanceID"].group(1).decode()
+            if meta["instanceID"]
+            else "",
+            "X-OpenRosa-Deprecated-Id": meta["deprecatedID"].group(1).decode()
+            if meta["deprecatedID"]
+            else "",
+        }
+        responses: list[requests.Response] = []
+        for batch in enketo_batches([len(d) for _, d in files], max_size) if files else [[]]:
+            parts: list[Part] = [
+                ("xml_submission_file", "xml_submission_file", "text/xml", body_xml)
+            ]
+            parts += [(self.csrf[0], None, None, self.csrf[1].encode())] if self.csrf else []
+            for i in batch:
+                ctype = mimetypes.guess_type(files[i][0])[0] or "application/octet-stream"
+                parts.append((files[i][0], files[i][0], ctype, files[i][1]))
+            boundary = "----WebKitFormBoundary" + secrets.token_hex(8)
+            resp = self._post(
+                multipart(parts, boundary, False),
+                f"multipart/form-data; boundary={boundary}",
+                headers,
+            )
+            responses.append(resp)
+            message = self._message(resp.content)
+            if resp.status_code not in (201, 202):
+                self.last_message, self.last_error = message, message or f"HTTP {resp.status_code}"
+                return responses
+            if len(responses) == 1:
+                self.last_message = message
+        self.last_ok = True
+        return responses
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "Date": formatdate(usegmt=True),
+            "User-Agent": self.user_agent,
+            "X-OpenRosa-Version": "1.0",
+            "Accept-Encoding": SKIP_HEADER,
+        }
+
+    def _request(self, method: str, url: str) -> requests.Response:
+        headers = self._headers()
+        resp = self._raw(method, url, headers)
+        if resp.status_code == 401 and self.username is not None:
+            auth = self._auth_header(resp, method, url)
+            if auth:
+                resp = self._raw(method, url, {**headers, "Authorization": auth})
+        if resp.status_code == 401:
+            raise OpenRosaClientError("AuthRequired", "Forbidden. Authorization Required.", 401)
+        if not 200 <= resp.status_code < 300:
+            raise OpenRosaClientError(
+                "RequestFailed", f"Request to {url} failed.", resp.status_code
+            )
+        return resp
+
+    def _post(
+        self, body: bytes, content_type: str, browser_headers: dict[str, str]
+    ) -> requests.Response:
+        url = self.submission_url()
+        head = self._raw(
+            "HEAD",
+            url,
+            {
+                "X-OpenRosa-Version": "1.0",
+                "Date": formatdate(usegmt=True),
+                "User-Agent": SKIP_HEADER,
+                "Accept-Encoding": SKIP_HEADER,
+            },
+        )
+        auth = (
+            self._auth_header(head, "POST", url)
+            if head.status_code == 401 and self.username
+            else None
+        )
+        headers = {
+            **({"Authorization": auth} if auth else {}),
+            **self._headers(),
+            "Content-Type": content_type,
+            **browser_headers,
+        }
+        return self._raw("POST", url, headers, body, redirects=False)
+
+    def _auth_header(self, resp: requests.Response, method: str, url: str) -> str | None:
+        """request's Auth.onResponse; Node joins repeated WWW-Authenticate headers with ', '."""
+        header = ", ".join(resp.raw.headers.getlist("WWW-Authenticate"))
+        for challenge in re.split(r", (?=[a-zA-Z])(?![a-zA-Z]*=)", header) if header else []:
+            verb = challenge.split(" ")[0].lower()
+            if verb == "basic":
+                return (
+                    "Basic "
+                    + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+                )
+            if verb == "digest":
+                return self._digest(method, url, challenge)
+        return None
+
+    def _digest(self, method: str, url: str, header: str) -> str:
+        c = {
+            k: q or t
+            for k, q, t in re.findall(r'([a-z0-9_-]+)=(?:"([^"]+)"|([a-z0-9_-]+))', header, re.I)
+        }
+        p = urlsplit(url)
+        path = (p.path or "/") + (f"?{p.query}" if p.query else "")
+        qop = "auth" if re.search(r"(^|,)\s*auth\s*($|,)", c.get("qop", "undefined")) else None
+        nc, cnonce = ("00000001", uuid.uuid4().hex) if qop else (None, None)
+        realm, nonce = c.get("realm", "undefined"), c.get("nonce", "undefined")  # JS string concat
+        ha1 = md5_hex(f"{self.username}:{realm}:{self.password}".encode())
+        if (c.get("algorithm") or "").lower() == "md5-sess":
+            ha1 = md5_hex(f"{ha1}:{nonce}:{cnonce}".encode())
+        ha2 = md5_hex(f"{method}:{path}".encode())
+        mid = f"{nc}:{cnonce}:{qop}:" if qop else ""
+        values = {
+            "username": self.username,
+            "realm": c.get("realm"),
+            "nonce": c.get("nonce"),
+            "uri": path,
+            "qop": qop,
+            "response": md5_hex(f"{ha1}:{nonce}:{mid}{ha2}".encode()),
+            "nc": nc,
+            "cnonce": cnonce,
+            "algorithm": c.get("algorithm"),
+            "opaque": c.get("opaque"),
+        }
+        return "Digest " + ", ".join(
+            f"{k}={v}" if k in ("qop", "nc", "algorithm") else f'{k}="{v}"'
+            for k, v in values.items()
+            if v
+        )
+
+    @staticmethod
+    def _children(node: Any, name: str | None = None) -> list[Any]:
+        return [
+            c
+            for c in node.childNodes
+            if c.nodeType == c.ELEMENT_NODE and name in (None, c.nodeName)
+        ]
+
+    @staticmethod
+    def _message(body: bytes) -> str | None:
+        """connection.js: xmlResponse.querySelector('OpenRosaResponse > message')."""
+        try:
+            root = ElementTree.fromstring(body)
+        except ElementTree.ParseError:
+            return None
+        for el in root.iter():
+            if _split(el.tag)[1] == "OpenRosaResponse":
+                for child in el:
+                    if _split(child.tag)[1] == "message":
+                        return "".join(child.itertext())
+        return None

@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 from server.extensions import db
 from server.forms import operations as ops
 from server.submissions.models import Submission
-from tests.factories import PASSWORD, app_user_with_forms, counts, multipart, xlsx_from_md
+from tests.factories import PASSWORD, app_user_with_forms, counts, multipart
 
 PHOTO_FORM = """
 | survey   |        |        |          |
@@ -25,7 +25,9 @@ PHOTO_FORM = """
 """
 
 
-def submission_xml(instance="uuid:0001", name="Amina", photo="p.jpg", sign="s.png", extra="", version="1"):
+def submission_xml(
+    instance="uuid:0001", name="Amina", photo="p.jpg", sign="s.png", extra="", version="1"
+):
     return (
         f'<data id="photos" version="{version}"><name>{name}</name><photo>{photo}</photo>'
         f"<sign>{sign}</sign><meta><instanceID>{instance}</instanceID>{extra}</meta></data>"
@@ -101,7 +103,9 @@ def test_same_instance_id_different_xml_is_409(phone, app):
 
 def test_edit_with_deprecated_id_makes_a_new_version(phone, app):
     phone(multipart(submission_xml()))
-    edit = submission_xml(instance="uuid:0002", name="Amina B.", extra="<deprecatedID>uuid:0001</deprecatedID>")
+    edit = submission_xml(
+        instance="uuid:0002", name="Amina B.", extra="<deprecatedID>uuid:0001</deprecatedID>"
+    )
     assert phone(multipart(edit)).status_code == 201
     original, edited = _submissions(app)
     assert not original.current and edited.current
@@ -163,12 +167,32 @@ HOSTILE = {
         400,
         "DTD or entities",
     ),
-    "unknown-form": (lambda: multipart(submission_xml().replace(b'id="photos"', b'id="nope"')), 404, "not on this server"),
+    "unknown-form": (
+        lambda: multipart(submission_xml().replace(b'id="photos"', b'id="nope"')),
+        404,
+        "not on this server",
+    ),
     "unknown-version": (lambda: multipart(submission_xml(version="9")), 409, "Version '9'"),
-    "no-instance-id": (lambda: multipart(b'<data id="photos" version="1"><name>x</name></data>'), 400, "instanceID"),
-    "no-xml-part": (lambda: {"p.jpg": (__import__("io").BytesIO(b"x"), "p.jpg")}, 400, "xml_submission_file"),
-    "dotdot-name": (lambda: multipart(submission_xml(), {"../../etc/p.jpg": b"x"}), 400, "plain file name"),
-    "absolute-name": (lambda: multipart(submission_xml(photo="/etc/passwd")), 400, "plain file name"),
+    "no-instance-id": (
+        lambda: multipart(b'<data id="photos" version="1"><name>x</name></data>'),
+        400,
+        "instanceID",
+    ),
+    "no-xml-part": (
+        lambda: {"p.jpg": (__import__("io").BytesIO(b"x"), "p.jpg")},
+        400,
+        "xml_submission_file",
+    ),
+    "dotdot-name": (
+        lambda: multipart(submission_xml(), {"../../etc/p.jpg": b"x"}),
+        400,
+        "plain file name",
+    ),
+    "absolute-name": (
+        lambda: multipart(submission_xml(photo="/etc/passwd")),
+        400,
+        "plain file name",
+    ),
 }
 
 
@@ -234,7 +258,10 @@ def test_database_down_is_503_so_the_phone_retries(app, tmp_path):
 
     broken = create_app(
         "testing",
-        {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/dir/db.sqlite3", "REDIS_URL": app.config["REDIS_URL"]},
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/dir/db.sqlite3",
+            "REDIS_URL": app.config["REDIS_URL"],
+        },
     )
     response = broken.test_client().post(
         "/v1/key/abc/projects/1/submission",
@@ -253,7 +280,9 @@ def test_submissions_read_back_byte_identical(phone, client, make_admin_token):
     auth = {"Authorization": f"Bearer {make_admin_token}"}
     back = client.get("/v1/projects/1/forms/photos/submissions/uuid:0001.xml", headers=auth)
     assert back.data == xml
-    photo = client.get("/v1/projects/1/forms/photos/submissions/uuid:0001/attachments/p.jpg", headers=auth)
+    photo = client.get(
+        "/v1/projects/1/forms/photos/submissions/uuid:0001/attachments/p.jpg", headers=auth
+    )
     assert photo.data == b"jpeg-bytes"
     listing = client.get("/v1/projects/1/forms/photos/submissions", headers=auth).json
     assert listing[0]["instanceId"] == "uuid:0001" and listing[0]["missingAttachments"] == ["s.png"]

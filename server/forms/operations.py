@@ -298,7 +298,9 @@ def publish_draft(form: Form, version: str | None = None) -> FormDef:
 
 def _set_version(form_def: FormDef, version: str) -> None:
     root = parse_xml_safely(form_def.xml.encode("utf-8"))
-    primary_instance_root(root).set("version", version)
+    instance_root = primary_instance_root(root)
+    instance_root.attrib.pop("{http://openrosa.org/xforms}version", None)
+    instance_root.set("version", version)
     xml = etree.tostring(root, encoding="unicode")
     served = xml.encode("utf-8")
     form_def.xml = xml

@@ -75,6 +75,11 @@ def primary_instance_root(root: etree._Element) -> etree._Element:
     return children[0]
 
 
+def instance_version(element: etree._Element) -> str:
+    """`version`, or `orx:version` as older forms (and JavaRosa) spell it."""
+    return element.get("version") or element.get("{%s}version" % NS["orx"]) or ""
+
+
 def inspect_xform(root: etree._Element) -> XFormInfo:
     if root.tag != "{{{}}}html".format(NS["h"]):
         raise rejected("This is not an XForm: the root element must be <h:html>.")
@@ -89,7 +94,7 @@ def inspect_xform(root: etree._Element) -> XFormInfo:
             sheet="settings",
             column="form_id",
         )
-    version = instance_root.get("version") or ""
+    version = instance_version(instance_root)
     if len(version) > 255 or re.search(r"[\x00-\x1f]", version):
         raise rejected("The form version must be at most 255 printable characters.")
     title = (root.findtext("h:head/h:title", default="", namespaces=NS) or "").strip()

@@ -1,8 +1,8 @@
 """HTTP Digest authentication (RFC 2617, MD5, qop=auth), as ODK Collect speaks it.
 
 Nonces are stateless: base64 of "timestamp:random:hmac", signed with the app's secret, so
-any web worker can check them. Replays are refused by remembering, per nonce, the highest
-nonce count (nc) seen, in Redis; an expired nonce gets `stale=true`, which makes the client
+any web worker can check them. Replays are refused by remembering, per nonce, every nonce
+count (nc) used, in Redis; an expired nonce gets `stale=true`, which makes the client
 retry with a fresh one without asking the interviewer for the password again.
 """
 
@@ -18,14 +18,12 @@ from dataclasses import dataclass
 
 _PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
-#: Remember a nonce's counter at least as long as the nonce is valid.
+#: Remember every nonce count used with a nonce, as long as the nonce is valid. A set, not
+#: a high-water mark: Collect's parallel requests can arrive with their counts out of order.
 _NC_SCRIPT = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) > current then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
-  return 1
-end
-return 0
+local added = redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return added
 """
 
 
@@ -125,7 +123,7 @@ def check(
 
 
 def redis_nc_tracker(connection):
-    """remember_nc for `check`: True when nc is higher than any seen for that nonce."""
+    """remember_nc for `check`: True when this nc was not used with that nonce before."""
     script = connection.register_script(_NC_SCRIPT)
 
     def remember(nonce: str, nc: int, lifetime: float) -> bool:

@@ -7,11 +7,37 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from server.forms.xform import NS, primary_instance_root
+from server.forms.xform import NS, instance_version, primary_instance_root
 
 ENCRYPTED_NS = "http://www.opendatakit.org/xforms/encrypted"
 #: A safe attachment name: a plain file name, no directory parts, no control characters.
 SAFE_NAME = re.compile(r"^(?!\.{1,2}$)[^/\\\x00-\x1f]{1,255}$")
+
+
+#: Prefixes some clients (and ODK Central's own test data) use without declaring them.
+KNOWN_PREFIXES = {
+    "orx": "http://openrosa.org/xforms",
+    "jr": "http://openrosa.org/javarosa",
+    "odk": "http://www.opendatakit.org/xforms",
+    "entities": "http://www.opendatakit.org/xforms/entities",
+}
+_ROOT_START = re.compile(rb"^((?:\s|<\?[^>]*\?>|<!--.*?-->)*<[A-Za-z_][\w.\-:]*)", re.S)
+
+
+def with_known_prefixes(xml: bytes) -> bytes:
+    """A copy of the XML, for reading only, that declares the usual prefixes on its root.
+
+    The bytes stored and served back stay exactly as received.
+    """
+    match = _ROOT_START.match(xml)
+    if match is None:
+        return xml
+    declarations = b"".join(
+        f' xmlns:{prefix}="{uri}"'.encode()
+        for prefix, uri in KNOWN_PREFIXES.items()
+        if f"xmlns:{prefix}=".encode() not in xml[: match.end() + 2000]
+    )
+    return xml[: match.end()] + declarations + xml[match.end() :]
 
 
 class BadSubmission(Exception):
@@ -63,7 +89,7 @@ def read_instance(
         named = _binary_answers(root, binary_paths or [])
     return InstanceInfo(
         form_id=form_id,
-        version=root.get("version") or "",
+        version=instance_version(root),
         instance_id=instance_id,
         deprecated_id=_meta_value(root, "deprecatedID"),
         encrypted=encrypted,

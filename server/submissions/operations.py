@@ -25,7 +25,13 @@ from server.forms.models import Form, FormDef, FormState
 from server.forms.problems import FormRejected
 from server.forms.xform import parse_xml_safely
 from server.storage import storage
-from server.submissions.instance import SAFE_NAME, BadSubmission, binary_paths, read_instance
+from server.submissions.instance import (
+    SAFE_NAME,
+    BadSubmission,
+    binary_paths,
+    read_instance,
+    with_known_prefixes,
+)
 from server.submissions.models import Submission, SubmissionAttachment, SubmissionState
 
 log = logging.getLogger(__name__)
@@ -111,7 +117,12 @@ def receive(
     try:
         root = parse_xml_safely(xml, what="submission")
     except FormRejected as rejection:
-        raise BadSubmission(rejection.problems[0].message) from None
+        if "unbound prefix" not in rejection.problems[0].message:
+            raise BadSubmission(rejection.problems[0].message) from None
+        try:  # e.g. <orx:meta> with no xmlns:orx: read it as the well-known namespace
+            root = parse_xml_safely(with_known_prefixes(xml), what="submission")
+        except FormRejected:
+            raise BadSubmission(rejection.problems[0].message) from None
     identity = read_instance(root)
     form = find_form(identity.form_id)
     if form is None:
