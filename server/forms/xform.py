@@ -77,7 +77,7 @@ def primary_instance_root(root: etree._Element) -> etree._Element:
 
 def instance_version(element: etree._Element) -> str:
     """`version`, or `orx:version` as older forms (and JavaRosa) spell it."""
-    return element.get("version") or element.get("{%s}version" % NS["orx"]) or ""
+    return element.get("version") or element.get(f"{{{NS['orx']}}}version") or ""
 
 
 def inspect_xform(root: etree._Element) -> XFormInfo:
