@@ -18,7 +18,7 @@ FORM_SUFFIXES = (".xlsx", ".xls", ".csv", ".xml")
 
 
 def register_commands(app: Flask) -> None:
-    for command in (users, forms, setup, worker, start):
+    for command in (users, forms, submissions, setup, worker, start):
         app.cli.add_command(command)
 
 
@@ -189,6 +189,23 @@ def list_command() -> None:
         )
 
 
+# ---- submissions ----------------------------------------------------------------------
+
+
+@click.group()
+def submissions() -> None:
+    """Watch and repair the submission queue."""
+
+
+@submissions.command("reconcile")
+@with_appcontext
+def reconcile_command() -> None:
+    """Enqueue every submission still 'received', or 'queued' with its job lost."""
+    from server.submissions.operations import reconcile
+
+    click.echo(f"Enqueued {reconcile()} submission(s).")
+
+
 # ---- running --------------------------------------------------------------------------
 
 
@@ -226,13 +243,22 @@ def setup(forms_dir: str) -> None:
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @with_appcontext
 def worker(burst: bool) -> None:
-    """Run an RQ worker on CaseBridge's queues, inside the app context."""
-    from rq import Worker
+    """Run an RQ worker on CaseBridge's queues, inside the app context.
 
+    It first re-enqueues submissions the queue lost (Redis flushed or down), then keeps
+    doing so every minute.
+    """
     from server.extensions import QUEUE_NAMES, queue, redis_connection
+    from server.submissions.operations import reconcile
+    from server.worker import CaseBridgeWorker, schedule_reconcile
 
     queues = [queue(name) for name in QUEUE_NAMES]
-    Worker(queues, connection=redis_connection()).work(burst=burst, with_scheduler=True)
+    recovered = reconcile()
+    if recovered:
+        click.echo(f"Re-enqueued {recovered} submission(s) the queue had lost.")
+    if not burst:
+        schedule_reconcile(queue("default"))
+    CaseBridgeWorker(queues, connection=redis_connection()).work(burst=burst, with_scheduler=True)
 
 
 @click.command()

@@ -136,3 +136,34 @@ def test_config_production_refuses_the_default_secret(monkeypatch):
 def test_password_hashes_are_scrypt(make):
     user = make.user("viewer", password=PASSWORD)
     assert user.password_hash.startswith("scrypt:")
+
+
+def test_worker_reconciles_lost_submissions_and_processes_them_in_a_fork(app, runner, client):
+    """Redis flushed after receipt: the worker re-enqueues on start and its horse runs it."""
+    from redis import Redis
+
+    from server.submissions.models import Submission
+    from tests.factories import Factories, app_user_with_forms, multipart
+
+    with app.app_context():
+        make = Factories()
+        project = make.project()
+        make.form()
+        _, token = app_user_with_forms(project)
+    xml = b'<data id="household" version="1"><q_name>x</q_name><meta><instanceID>uuid:w1</instanceID></meta></data>'
+    response = client.post(
+        f"/v1/key/{token}/projects/1/submission",
+        data=multipart(xml),
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201
+    Redis.from_url(app.config["REDIS_URL"]).flushdb()  # the queue forgets the job
+    result = runner.invoke(args=["worker", "--burst"])
+    assert result.exit_code == 0, result.output
+    assert "Re-enqueued 1 submission" in result.output
+    with app.app_context():
+        submission = db.session.scalar(db.select(Submission))
+        from rq.job import Job
+
+        job = Job.fetch(submission.job_id, connection=Redis.from_url(app.config["REDIS_URL"]))
+        assert job.is_finished and job.return_value() == "queued"

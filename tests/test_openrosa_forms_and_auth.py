@@ -224,3 +224,29 @@ def test_app_user_api_and_qr_code(client, app):
 
     assert client.delete(f"/v1/projects/1/app-users/{app_user_id}", headers=auth).status_code == 200
     assert client.get(f"/v1/key/{url_token}/projects/1/formList").status_code == 403
+
+
+def test_app_user_pages_create_grant_show_qr_and_revoke(client, app):
+    with app.app_context():
+        make = Factories()
+        make.project()
+        make.form()
+        designer = make.user("designer").name
+    client.post("/login", data={"username": designer, "password": PASSWORD})
+    created = client.post("/projects/1/app-users", data={"display_name": "Team B"})
+    assert created.status_code == 302
+    detail_url = created.headers["Location"]
+    page = client.get(detail_url).text
+    assert "Team B" in page and "qr.png" in page
+    from server.appusers.models import AppUser
+    from server.forms.models import Form
+
+    with app.app_context():
+        form_id = db.session.scalar(db.select(Form.id))
+        app_user_id = db.session.scalar(db.select(AppUser.id))
+    client.post(detail_url, data={"form_id": str(form_id)})
+    qr = client.get(f"/v1/projects/1/app-users/{app_user_id}/qr.png")
+    assert qr.status_code == 200 and qr.headers["Cache-Control"] == "no-store"
+    revoked = client.post(f"/projects/1/app-users/{app_user_id}/revoke", follow_redirects=True)
+    assert "was revoked" in revoked.text
+    assert "Team B</a>" not in revoked.text

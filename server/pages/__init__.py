@@ -235,3 +235,6 @@ def download_source(project_id: int, xml_form_id: str, def_id: int):
         content_type=form_def.source_blob.content_type,
         headers={"Content-Disposition": f'attachment; filename="{form_def.source_filename}"'},
     )
+
+
+from server.pages import appusers as _appusers  # noqa: E402,F401 - registers its routes

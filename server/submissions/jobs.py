@@ -25,6 +25,11 @@ def process_submission(submission_id: int) -> str:
 
 
 def reconcile_job() -> int:
+    """Re-enqueue submissions the queue lost, then come back in a minute."""
+    from server.extensions import queue
     from server.submissions.operations import reconcile
+    from server.worker import schedule_reconcile
 
-    return reconcile()
+    enqueued = reconcile()
+    schedule_reconcile(queue("default"))
+    return enqueued
