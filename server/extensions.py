@@ -33,6 +33,20 @@ csrf = CSRFProtect()
 QUEUE_NAMES = ("submissions", "default")
 
 
+def sqlite_pragmas(dbapi_connection, _record) -> None:
+    """SQLite as a server database: foreign keys on, WAL so readers never block the writer,
+    a busy timeout instead of "database is locked", and full fsync (nothing accepted is lost)."""
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA busy_timeout=30000",
+        "PRAGMA synchronous=FULL",
+    ):
+        cursor.execute(pragma)
+    cursor.close()
+
+
 def redis_connection() -> Redis:
     """The app's Redis connection, made once per app."""
     conn = current_app.extensions.get("casebridge_redis")
