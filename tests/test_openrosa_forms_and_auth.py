@@ -250,3 +250,34 @@ def test_app_user_pages_create_grant_show_qr_and_revoke(client, app):
     revoked = client.post(f"/projects/1/app-users/{app_user_id}/revoke", follow_redirects=True)
     assert "was revoked" in revoked.text
     assert "Team B</a>" not in revoked.text
+
+
+def test_a_collector_sees_and_submits_only_forms_of_their_projects(client, app, setup_forms):
+    with app.app_context():
+        make = Factories()
+        other = make.project("Other mission")
+        make.form(simple_form_md(form_id="secret_form"), project=other)
+    root = "/formList"
+    challenge = client.get(root).headers["WWW-Authenticate"]
+    listed = client.get(
+        root, headers={"Authorization": digest_header(challenge, "GET", root, "kim", PASSWORD)}
+    )
+    assert "secret_form" not in {e["formID"] for e in _entries(listed)}
+    uri = f"/v1/projects/{other.id}/formList"
+    challenge = client.get(uri).headers["WWW-Authenticate"]
+    refused = client.get(
+        uri, headers={"Authorization": digest_header(challenge, "GET", uri, "kim", PASSWORD)}
+    )
+    assert refused.status_code == 403
+    xml = b'<data id="secret_form" version="1"><meta><instanceID>uuid:s1</instanceID></meta></data>'
+    post_uri = "/submission"
+    challenge = client.head(post_uri).headers["WWW-Authenticate"]
+    from tests.factories import multipart
+
+    posted = client.post(
+        post_uri,
+        data=multipart(xml),
+        content_type="multipart/form-data",
+        headers={"Authorization": digest_header(challenge, "POST", post_uri, "kim", PASSWORD)},
+    )
+    assert posted.status_code == 404
