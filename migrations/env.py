@@ -92,6 +92,7 @@ def run_migrations_online():
             # Batch migrations copy and drop tables: with foreign keys on, the drop would
             # cascade into the rows that point at them.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()  # end the implicit transaction so Alembic's own commits
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():

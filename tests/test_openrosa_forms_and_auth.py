@@ -257,13 +257,14 @@ def test_a_collector_sees_and_submits_only_forms_of_their_projects(client, app, 
         make = Factories()
         other = make.project("Other mission")
         make.form(simple_form_md(form_id="secret_form"), project=other)
+        other_id = other.id
     root = "/formList"
     challenge = client.get(root).headers["WWW-Authenticate"]
     listed = client.get(
         root, headers={"Authorization": digest_header(challenge, "GET", root, "kim", PASSWORD)}
     )
     assert "secret_form" not in {e["formID"] for e in _entries(listed)}
-    uri = f"/v1/projects/{other.id}/formList"
+    uri = f"/v1/projects/{other_id}/formList"
     challenge = client.get(uri).headers["WWW-Authenticate"]
     refused = client.get(
         uri, headers={"Authorization": digest_header(challenge, "GET", uri, "kim", PASSWORD)}
