@@ -18,6 +18,7 @@ its own process group and is stopped on exit, Ctrl-C or timeout. See bench/READM
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import math
@@ -78,14 +79,15 @@ FORM_MD = f"""
 
 # ---- bodies -----------------------------------------------------------------------------
 
-_WORDS = (
+_TEXT = (
     "she was promised work in a restaurant across the border and travelled by bus with two "
     "other women the recruiter kept their passports and said the debt for transport and "
     "lodging would be paid from wages they worked fourteen hours a day without a day off "
     "were not allowed to leave the house and were threatened that their families would be "
     "told after four months a neighbour called the hotline and the police came la frontière "
     "était fermée la nuit et le passeur demandait encore de l'argent à chaque étape"
-).split()
+)
+_WORDS = _TEXT.split()
 _NAMES = ["Amina Diallo", "Fatou Ndiaye", "Mariam Traoré", "Aïssata Bâ", "Hawa Koné", "Joy Okafor"]
 _DISTRICTS = ["Rosso", "Kidira", "Gogui", "Diboli", "Moussala", "Karang"]
 _INTERVIEWERS = ["A. Sy", "M. Fall", "K. Camara", "S. Diop"]
@@ -93,12 +95,13 @@ BOUNDARY = "----CaseBridgeBenchBoundary7MA4YWxkTrZu0gW"
 
 
 def _narratives(count: int = 32, words: int = 760) -> list[str]:
-    rng = random.Random(20240601)
+    rng = random.Random(20240601)  # noqa: S311 - reproducible filler, not secrets
     return [" ".join(rng.choice(_WORDS) for _ in range(words)) for _ in range(count)]
 
 
 _NARRATIVES = _narratives()
-_PHOTO_PIXELS = random.Random(7).randbytes(20_000)  # stands for the JPEG's entropy-coded data
+#: Stands for a photo's entropy-coded data: incompressible, like a real JPEG.
+_PHOTO_PIXELS = random.Random(7).randbytes(20_000)  # noqa: S311
 
 
 class Bodies:
@@ -191,6 +194,20 @@ class Processes:
         self.children.append((name, process))
         return process
 
+    def group(self, name: str) -> int | None:
+        return next((p.pid for n, p in self.children if n == name), None)
+
+    def pause(self, name: str) -> None:
+        """SIGSTOP a whole group (the RQ worker while the baseline runs), SIGCONT to resume."""
+        pid = self.group(name)
+        if pid is not None:
+            _signal_group_pid(pid, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        pid = self.group(name)
+        if pid is not None:
+            _signal_group_pid(pid, signal.SIGCONT)
+
     def adopt(self, name: str, process: subprocess.Popen | None) -> None:
         if process is not None:
             self.children.append((name, process))
@@ -201,11 +218,10 @@ class Processes:
     def stop_all(self) -> None:
         """Newest first (worker and servers before Redis), one group at a time."""
         for name, process in reversed(self.children):
+            _signal_group(process, signal.SIGCONT)  # a paused group must see its SIGTERM
             _signal_group(process, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
             _signal_group(process, signal.SIGKILL)  # stragglers: gunicorn workers, RQ horses
             try:
                 process.wait(5)
@@ -221,10 +237,42 @@ class Processes:
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(process.pid, sig)  # start_new_session: the group id is the child's pid
-    except (ProcessLookupError, PermissionError):
-        pass
+    _signal_group_pid(process.pid, sig)  # start_new_session: the group id is the child's pid
+
+
+def _signal_group_pid(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(groups: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user+system, with reaped children) of every process in each group.
+
+    A group is a process group id; a negative value -P means "process P and its direct
+    children" instead (PostgreSQL backends each lead their own process group).
+    """
+    totals = dict.fromkeys(groups, 0.0)
+    by_pgid = {pgid: name for name, pgid in groups.items() if pgid > 0}
+    by_parent = {-pid: name for name, pid in groups.items() if pid < 0}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        name = (
+            by_pgid.get(int(fields[2]))
+            or by_parent.get(int(entry))
+            or by_parent.get(int(fields[1]))
+        )
+        if name is not None:
+            totals[name] += sum(int(x) for x in fields[11:15]) / CLOCK_TICKS
+    return totals
 
 
 def free_port() -> int:
@@ -396,8 +444,9 @@ def child_env(instance: Path, redis_url: str, database_url: str | None) -> dict:
     return env
 
 
-APP_USER_SNIPPET = f"""
+APP_USER_SNIPPET = """
 import json
+import sys
 from sqlalchemy import select
 from server import create_app
 from server.appusers.operations import create_app_user, grant_form
@@ -407,12 +456,12 @@ from server.projects.models import Project
 
 app = create_app()
 with app.app_context():
-    form = db.session.scalar(select(Form).where(Form.xml_form_id == {FORM_ID!r}))
+    form = db.session.scalar(select(Form).where(Form.xml_form_id == sys.argv[1]))
     project = db.session.get(Project, form.project_id)
     app_user, token = create_app_user(project, "Bench phone")
     grant_form(app_user, form)
     db.session.commit()
-    print(json.dumps({{"token": token, "project_id": project.id}}))
+    print(json.dumps({"token": token, "project_id": project.id}))
 """
 
 
@@ -426,14 +475,15 @@ def run_checked(argv: list[str], env: dict, what: str, timeout: float = 180) -> 
     return done.stdout
 
 
-def start_postgresql(instance: Path, procs: Processes) -> str:
+def start_postgresql(instance: Path, procs: Processes) -> tuple[str, int | None]:
+    """A PostgreSQL from the pgserver wheel, as tests/conftest.py does; (URL, postmaster pid)."""
     import pgserver
 
     server = pgserver.get_server(instance / "pgdata", cleanup_mode="stop")
     procs.on_stop("postgresql", server.cleanup)
     server.psql("CREATE DATABASE casebridge_bench;")
     socket_dir = server.get_uri().split("host=")[-1]
-    return f"postgresql+psycopg://postgres@/casebridge_bench?host={socket_dir}"
+    return f"postgresql+psycopg://postgres@/casebridge_bench?host={socket_dir}", server.get_pid()
 
 
 def queue_depth(redis_url: str) -> int | None:
@@ -537,6 +587,10 @@ def summarise(rounds: list[dict], name: str) -> dict:
         "p99_ms": median([r["p99_ms"] for r in mine]),
         "errors": sum(r["errors"] for r in mine),
         "requests": sum(r["requests"] for r in mine),
+        "server_cpu_ms_per_ok": median([r.get("server_cpu_ms_per_ok") for r in mine]),
+        "worker_cpu_ms_per_ok": median([r.get("worker_cpu_ms_per_ok") for r in mine]),
+        "worker_cpu_ms_per_job": median([r.get("worker_cpu_ms_per_job") for r in mine]),
+        "worker_jobs_per_s": median([r.get("worker_jobs_per_s") for r in mine]),
     }
 
 
@@ -550,8 +604,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--drain-timeout",
         type=float,
-        default=5.0,
+        default=0.0,
         help="after a CaseBridge round, wait up to this long for the worker to empty the queue",
+    )
+    parser.add_argument(
+        "--worker",
+        choices=["procfile", "none"],
+        default="procfile",
+        help="none: no RQ worker (an experiment: what the worker's CPU costs the web tier)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary instance")
     parser.add_argument("--output", type=Path, default=None, help="JSON file to write")
@@ -559,6 +619,7 @@ def main(argv: list[str] | None = None) -> int:
 
     per_round = args.seconds + 3
     bound = 120 + args.rounds * 2 * per_round + 2 * args.warmup + args.rounds * args.drain_timeout
+    signal.signal(signal.SIGINT, _raise_interrupt)  # even where a shell started us ignoring it
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGALRM, _raise_timeout)
     signal.alarm(int(bound))
@@ -574,8 +635,8 @@ def main(argv: list[str] | None = None) -> int:
 
         redis_url, redis_process = start_local_redis(instance / "redis")
         procs.adopt("redis", redis_process)
-        database_url = (
-            start_postgresql(instance, procs) if args.database == "postgresql" else None
+        database_url, postmaster = (
+            start_postgresql(instance, procs) if args.database == "postgresql" else (None, None)
         )
         env = child_env(instance, redis_url, database_url)
         effective_db = database_url or f"sqlite:///{instance / 'casebridge.sqlite3'}"
@@ -589,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
         run_checked(
             [str(VENV_BIN / "casebridge"), "setup", "--forms-dir", str(forms_dir)], env, "setup"
         )
-        out = run_checked([sys.executable, "-c", APP_USER_SNIPPET], env, "app user")
+        out = run_checked([sys.executable, "-c", APP_USER_SNIPPET, FORM_ID], env, "app user")
         app_user = json.loads(out.strip().splitlines()[-1])
         cb_path = f"/v1/key/{app_user['token']}/projects/{app_user['project_id']}/submission"
 
@@ -603,7 +664,14 @@ def main(argv: list[str] | None = None) -> int:
         logs.mkdir()
         cb = procs.start("casebridge", cb_argv, dict(env, PORT=str(cb_port)), logs / "cb.log")
         base = procs.start("baseline", base_argv, dict(env, PORT=str(base_port)), logs / "bl.log")
-        procs.start("worker", worker_argv, env, logs / "worker.log")
+        groups = {"casebridge": cb.pid, "baseline": base.pid}
+        if args.worker == "procfile":
+            worker = procs.start("worker", worker_argv, env, logs / "worker.log")
+            groups["worker"] = worker.pid
+        if redis_process is not None:
+            groups["redis"] = redis_process.pid
+        if postmaster:
+            groups["postgresql"] = -postmaster  # the postmaster and its backends
         wait_ready(cb_port, cb_path, cb, logs / "cb.log")
         wait_ready(base_port, "/submission", base, logs / "bl.log")
         setup_s = round(time.monotonic() - t0, 1)
@@ -617,26 +685,56 @@ def main(argv: list[str] | None = None) -> int:
         sample = bodies.multipart("sample")
         sample_xml, _ = bodies.xml("sample")
 
+        def measured(name: str, seconds: float, key: str) -> dict:
+            # The worker drains CaseBridge's queue; it is paused while the baseline runs so
+            # the baseline never pays for CaseBridge's backlog (its jobs hold no write lock).
+            (procs.pause if name == "baseline" else procs.resume)("worker")
+            depth_before = queue_depth(redis_url)
+            cpu_before, own_before = group_cpu_seconds(groups), os.times()
+            r = run_load(targets[name], bodies, args.clients, seconds, key)
+            cpu_after, own_after = group_cpu_seconds(groups), os.times()
+            r["queue_before"], r["queue_after"] = depth_before, queue_depth(redis_url)
+            cpu = {k: round(cpu_after[k] - cpu_before[k], 2) for k in groups}
+            cpu["phones"] = round(
+                own_after.user + own_after.system - own_before.user - own_before.system, 2
+            )
+            r["cpu_s"] = cpu
+            r["cpu_busy_share"] = round(sum(cpu.values()) / (nproc * r["elapsed_s"]), 3)
+            if r["ok"]:
+                r["server_cpu_ms_per_ok"] = round(cpu[name] / r["ok"] * 1000, 2)
+                if name == "casebridge" and "worker" in cpu:
+                    r["worker_cpu_ms_per_ok"] = round(cpu["worker"] / r["ok"] * 1000, 2)
+            if (
+                name == "casebridge"
+                and "worker" in groups
+                and None not in (depth_before, r["queue_after"])
+            ):
+                done = r["ok"] - (r["queue_after"] - depth_before)
+                r["worker_jobs_done"] = done
+                r["worker_jobs_per_s"] = round(done / r["elapsed_s"], 1)
+                if done > 0:
+                    r["worker_cpu_ms_per_job"] = round(cpu["worker"] / done * 1000, 2)
+            return r
+
+        nproc = len(os.sched_getaffinity(0))
         warm = {}
-        for name, target in targets.items():
-            warm[name] = run_load(target, bodies, args.clients, args.warmup, "warmup")
+        for name in targets:
+            warm[name] = measured(name, args.warmup, "warmup")
         wait_drained(redis_url, args.drain_timeout)
 
         rounds: list[dict] = []
         for index in range(args.rounds):
             for name in ("baseline", "casebridge"):
-                depth_before = queue_depth(redis_url)
-                r = run_load(targets[name], bodies, args.clients, args.seconds, f"round{index}")
+                r = measured(name, args.seconds, f"round{index}")
                 r["round"] = index + 1
-                r["queue_before"] = depth_before
-                r["queue_after"] = queue_depth(redis_url)
                 if name == "casebridge":
                     r["drain_s"], r["queue_left"] = wait_drained(redis_url, args.drain_timeout)
                 rounds.append(r)
                 print(
                     f"[round {index + 1}] {name:<10} {r['throughput_rps']:>8.1f} req/s  "
                     f"p50 {r['p50_ms']:>7.1f} ms  p95 {r['p95_ms']:>7.1f} ms  "
-                    f"errors {r['errors']}  queue {r['queue_before']}->{r['queue_after']}",
+                    f"errors {r['errors']}  queue {r['queue_before']}->{r['queue_after']}  "
+                    f"cpu {r['cpu_busy_share']:.0%} {r['cpu_s']}",
                     flush=True,
                 )
 
@@ -647,8 +745,10 @@ def main(argv: list[str] | None = None) -> int:
                 ratios.append(
                     pair["casebridge"]["throughput_rps"] / pair["baseline"]["throughput_rps"]
                 )
-        drained_s, left = wait_drained(redis_url, 20)
+        procs.pause("worker")  # HEAD on a quiet server; the backlog left is reported
+        left = queue_depth(redis_url)
         heads = {name: head_latencies(t) for name, t in targets.items()}
+        procs.resume("worker")
         summary = {name: summarise(rounds, name) for name in targets}
         ratio = round(statistics.median(ratios), 3) if ratios else None
         try:
@@ -668,12 +768,13 @@ def main(argv: list[str] | None = None) -> int:
             "seconds_per_round": args.seconds,
             "rounds_per_target": args.rounds,
             "warmup_s": args.warmup,
+            "worker": args.worker,
             "setup_s": setup_s,
             "machine": machine_info(),
             "procfile_web": procfile_lines()["web"],
             "casebridge_command": cb_argv,
             "baseline_command": base_argv,
-            "worker_command": worker_argv,
+            "worker_command": worker_argv if args.worker == "procfile" else None,
             "body_bytes": len(sample),
             "xml_bytes": len(sample_xml),
             "summary": summary,
@@ -689,7 +790,7 @@ def main(argv: list[str] | None = None) -> int:
                 "head_p50_met": heads["casebridge"]["p50_ms"] < 5,
             },
             "stored": {"accepted_201": sent_ok, "rows": rows},
-            "queue_after_run": {"drain_wait_s": drained_s, "left": left},
+            "queue_left_after_run": left,
             "rounds": rounds,
             "warmup": list(warm.values()),
         }
@@ -726,13 +827,23 @@ def print_report(result: dict, output: Path) -> None:
         f"{result['rounds_per_target']} x {result['seconds_per_round']:g} s rounds per target, "
         f"body {result['body_bytes']} B (XML {result['xml_bytes']} B), nproc {m['nproc']}"
     )
-    print(f"{'target':<11}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'HEAD p50':>10}"
-          f"{'errors':>8}")  # fmt: skip
+    print(
+        f"{'target':<11}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'HEAD p50':>10}"
+        f"{'errors':>8}{'web CPU ms/req':>16}"
+    )
     for name in ("baseline", "casebridge"):
         row = s[name]
         print(
             f"{name:<11}{row['throughput_rps']:>9.1f}{row['p50_ms']:>9.1f}{row['p95_ms']:>9.1f}"
             f"{row['p99_ms']:>9.1f}{result['head'][name]['p50_ms']:>10.2f}{row['errors']:>8}"
+            f"{row['server_cpu_ms_per_ok'] or 0:>16.2f}"
+        )
+    cb = s["casebridge"]
+    if cb["worker_jobs_per_s"] is not None:
+        print(
+            f"worker: {cb['worker_jobs_per_s']} jobs/s at {cb['worker_cpu_ms_per_job']} ms CPU "
+            f"per job while CaseBridge accepted {cb['throughput_rps']} req/s; "
+            f"queue left: {result['queue_left_after_run']}"
         )
 
     def verdict(ok: bool) -> str:
