@@ -48,7 +48,7 @@ def upgrade():
     sa.Column('deprecated_id', sa.String(length=255), nullable=True),
     sa.Column('root_instance_id', sa.String(length=255), nullable=False),
     sa.Column('current', sa.Boolean(), nullable=False),
-    sa.Column('xml_key', sa.String(length=100), nullable=False),
+    sa.Column('xml', sa.LargeBinary(), nullable=False),
     sa.Column('xml_sha256', sa.String(length=64), nullable=False),
     sa.Column('xml_size', sa.Integer(), nullable=False),
     sa.Column('encrypted', sa.Boolean(), nullable=False),

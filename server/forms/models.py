@@ -102,8 +102,9 @@ class FormDef(db.Model):
     #: The `version` attribute of the XForm's instance root; "" when the form has none.
     version: Mapped[str] = mapped_column(String(255), default="")
     title: Mapped[str] = mapped_column(String(1000))
-    #: The XForm, byte for byte as served to phones (UTF-8).
-    xml: Mapped[str] = mapped_column(Text)
+    #: The XForm, byte for byte as served to phones (UTF-8). Deferred: listing and receiving
+    #: submissions need only its hashes.
+    xml: Mapped[str] = mapped_column(Text, deferred=True)
     #: md5 of the served bytes, as OpenRosa's formList "md5:" hash.
     xml_md5: Mapped[str] = mapped_column(String(32))
     xml_sha256: Mapped[str] = mapped_column(String(64))

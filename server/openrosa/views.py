@@ -186,6 +186,9 @@ def _submission(scope: Scope) -> Response:
         receipt = subs.receive(
             xml_part.read(limit + 1), files, find_form=scope.form, submitter=submitter
         )
+        submission_id = receipt.submission.id
+        job_id = subs.mark_queued(receipt.submission) if receipt.needs_queue else None
+        reply = receipt.message
         db.session.commit()
     except (subs.SubmissionRefused, BadSubmission) as refusal:
         db.session.rollback()
@@ -201,9 +204,10 @@ def _submission(scope: Scope) -> Response:
         )
         response.headers["Retry-After"] = "60"
         return response
-    if receipt.submission.state == "received" and subs.enqueue(receipt.submission):
+    if job_id is not None and not subs.push(submission_id, job_id):
+        subs.mark_received(submission_id)
         db.session.commit()
-    return responses.message(receipt.message, 201, nature="submit_success")
+    return responses.message(reply, 201, nature="submit_success")
 
 
 # ---- routes ------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ def list_submissions(project_id: int, xml_form_id: str):
 @api_login_required
 def submission_xml(project_id: int, xml_form_id: str, instance_id: str):
     submission = _submission(_form(project_id, xml_form_id), instance_id)
-    return Response(storage().read_bytes(submission.xml_key), content_type="application/xml")
+    return Response(submission.xml, content_type="application/xml")
 
 
 @api.get("/projects/<int:project_id>/forms/<xml_form_id>/submissions/<instance_id>")

@@ -10,7 +10,16 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, func
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.extensions import db
@@ -45,8 +54,9 @@ class Submission(db.Model):
     #: instanceID of the first submission of the edit chain.
     root_instance_id: Mapped[str] = mapped_column(String(255), index=True)
     current: Mapped[bool] = mapped_column(default=True)
-    #: Storage key of the XML exactly as received, and its hash (to tell retries from conflicts).
-    xml_key: Mapped[str] = mapped_column(String(100))
+    #: The XML exactly as received (kept in the row: one durable write, served back byte
+    #: for byte), and its hash, to tell retries from conflicts. Attachments live in storage.
+    xml: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     xml_sha256: Mapped[str] = mapped_column(String(64))
     xml_size: Mapped[int]
     encrypted: Mapped[bool] = mapped_column(default=False)

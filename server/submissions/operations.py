@@ -12,11 +12,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import BinaryIO
 
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from server.appusers.models import AppUser
 from server.auth.models import User
@@ -84,6 +83,10 @@ class Receipt:
     stored_files: list[str] = field(default_factory=list)
 
     @property
+    def needs_queue(self) -> bool:
+        return self.submission.state == SubmissionState.RECEIVED
+
+    @property
     def message(self) -> str:
         missing = self.submission.missing_attachments
         if self.created:
@@ -101,9 +104,17 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-@lru_cache(maxsize=256)
-def _binary_paths_cached(form_def_id: int, xml_sha256: str, xml: str) -> tuple:
-    return tuple(tuple(p) for p in binary_paths(xml))
+_BINARY_PATHS: dict[tuple[int, str], list[list[str]]] = {}
+
+
+def _binary_paths(form_def: FormDef) -> list[list[str]]:
+    """The form version's file questions; read from its XML once per process."""
+    key = (form_def.id, form_def.xml_sha256)
+    if key not in _BINARY_PATHS:
+        if len(_BINARY_PATHS) > 1000:
+            _BINARY_PATHS.clear()
+        _BINARY_PATHS[key] = binary_paths(form_def.xml)
+    return _BINARY_PATHS[key]
 
 
 def receive(
@@ -136,8 +147,7 @@ def receive(
             "submissions. Ask your coordinator which form to use now."
         )
     form_def = _published_version(form, identity.version)
-    paths = _binary_paths_cached(form_def.id, form_def.xml_sha256, form_def.xml)
-    identity = read_instance(root, [list(p) for p in paths])
+    identity = read_instance(root, _binary_paths(form_def))
     for name in [f.name for f in files] + identity.named_files:
         if not SAFE_NAME.match(name):
             raise BadSubmission(f"The attachment name '{name[:80]}' is not a plain file name.")
@@ -176,16 +186,15 @@ def receive(
         original.current = False
         root_instance_id = original.root_instance_id
 
-    stored_xml = storage().save_bytes(xml)
     submission = Submission(
         form_id=form.id,
         form_def_id=form_def.id,
         instance_id=identity.instance_id,
         deprecated_id=identity.deprecated_id,
         root_instance_id=root_instance_id,
-        xml_key=stored_xml.key,
+        xml=xml,
         xml_sha256=xml_sha256,
-        xml_size=stored_xml.size,
+        xml_size=len(xml),
         encrypted=identity.encrypted,
         state=SubmissionState.RECEIVED,
         device_id=submitter.device_id,
@@ -235,19 +244,40 @@ def _store_files(submission: Submission, files: list[IncomingFile]) -> list[str]
 # ---- the queue ------------------------------------------------------------------------
 
 
-def enqueue(submission: Submission) -> bool:
-    """Put a received submission on the queue; False (and no harm) if Redis is down."""
+def mark_queued(submission: Submission) -> str:
+    """Name the job before the commit, so receiving costs one commit, not two."""
+    submission.state = SubmissionState.QUEUED
+    submission.job_id = f"submission-{submission.id}"
+    return submission.job_id
+
+
+def push(submission_id: int, job_id: str) -> bool:
+    """Put the job on the queue; False (and no harm) if Redis is down."""
     from server.submissions.jobs import process_submission
 
     try:
-        job = queue("submissions").enqueue(
-            process_submission, submission.id, job_id=f"submission-{submission.id}"
-        )
+        queue("submissions").enqueue(process_submission, submission_id, job_id=job_id)
     except (RedisError, OSError):
-        log.warning("submission %s stays 'received': Redis unreachable", submission.id)
+        log.warning("submission %s stays 'received': Redis unreachable", submission_id)
         return False
-    submission.state = SubmissionState.QUEUED
-    submission.job_id = job.id
+    return True
+
+
+def mark_received(submission_id: int) -> None:
+    """The queue was unreachable after the commit: say so, for the reconciler and admins."""
+    db.session.execute(
+        update(Submission)
+        .where(Submission.id == submission_id)
+        .values(state=SubmissionState.RECEIVED, job_id=None)
+    )
+
+
+def enqueue(submission: Submission) -> bool:
+    """Enqueue an already-committed submission (the reconciler's path)."""
+    job_id = f"submission-{submission.id}"
+    if not push(submission.id, job_id):
+        return False
+    mark_queued(submission)
     return True
 
 
