@@ -138,8 +138,8 @@ def test_password_hashes_are_scrypt(make):
     assert user.password_hash.startswith("scrypt:")
 
 
-def test_worker_reconciles_lost_submissions_and_processes_them_in_a_fork(app, runner, client):
-    """Redis flushed after receipt: the worker re-enqueues on start and its horse runs it."""
+def test_worker_reconciles_lost_submissions_and_processes_them(app, runner, client):
+    """Redis flushed after receipt: the worker re-enqueues on start and runs the job."""
     from redis import Redis
 
     from server.submissions.models import Submission
