@@ -7,7 +7,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from server.appusers.operations import AppUserNotFound
-from server.auth.operations import AuthError, UserExists
+from server.auth.operations import AuthError, TooManyAttempts, UserExists
 from server.extensions import db
 from server.forms.operations import AttachmentNotExpected, FormConflict, FormNotFound
 from server.forms.problems import FormRejected
@@ -72,6 +72,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(AuthError)
     def auth_error(error: AuthError):
+        if isinstance(error, TooManyAttempts):
+            return _respond(429.1, str(error), 429)
         return _respond(401.2, "Could not authenticate with the provided credentials.", 401)
 
     @app.errorhandler(RequestEntityTooLarge)

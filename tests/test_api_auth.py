@@ -88,3 +88,43 @@ def test_pages_send_security_headers(client):
     response = client.get("/login")
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_repeated_wrong_passwords_lock_the_login_for_a_while(client, make, app):
+    user = make.user("designer")
+    app.config["LOGIN_MAX_FAILURES"] = 3
+    try:
+        for _ in range(3):
+            assert _login(client, user, "wrong password!").status_code == 401
+        assert _login(client, user).status_code == 429  # even the right password, for now
+        page = client.post("/login", data={"username": user.name, "password": PASSWORD})
+        assert page.status_code == 429 and "Too many" in page.text
+    finally:
+        app.config["LOGIN_MAX_FAILURES"] = 10
+
+
+def test_pages_refuse_a_post_without_the_csrf_token(make, app):
+    from server import create_app
+
+    protected = create_app(
+        "default",
+        {
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": app.config["REDIS_URL"],
+            "SECRET_KEY": "csrf-test-secret",
+        },
+    )
+    client = protected.test_client()
+    user = make.user("designer")
+    response = client.post("/login", data={"username": user.name, "password": PASSWORD})
+    assert response.status_code == 400  # CSRF token missing
+    page = client.get("/login").text
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    ok = client.post(
+        "/login", data={"username": user.name, "password": PASSWORD, "csrf_token": token}
+    )
+    assert ok.status_code == 302
+    with protected.app_context():
+        from server.extensions import db
+
+        db.engine.dispose()

@@ -20,7 +20,7 @@ def create_session():
     login, password = body.get("email"), body.get("password")
     if not isinstance(login, str) or not isinstance(password, str):
         return api_error(400.3, "Provide an email (or user name) and a password.", 400)
-    user = authenticate(login, password)
+    user = authenticate(login, password, request.remote_addr)
     token, session = open_api_session(user, current_app.config["API_SESSION_SECONDS"])
     db.session.commit()
     return SessionSchema().dump(

@@ -8,12 +8,17 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select
 
+from server.auth import ratelimit
 from server.auth.models import ApiSession, Role, User
 from server.extensions import db
 
 
 class AuthError(Exception):
     """Wrong credentials or an invalid token (HTTP 401)."""
+
+
+class TooManyAttempts(AuthError):
+    """Too many wrong passwords for this login from this address (HTTP 429)."""
 
 
 class UserExists(Exception):
@@ -48,10 +53,15 @@ def find_user_by_login(login: str) -> User | None:
     )
 
 
-def authenticate(login: str, password: str) -> User:
+def authenticate(login: str, password: str, address: str | None = None) -> User:
+    """Check a password; repeated failures for a login and address lock it for a while."""
+    if ratelimit.is_locked(login, address):
+        raise TooManyAttempts("Too many wrong passwords. Wait 15 minutes, then try again.")
     user = find_user_by_login(login)
     if user is None or not user.check_password(password):
+        ratelimit.record_failure(login, address)
         raise AuthError("Incorrect username or password.")
+    ratelimit.clear(login, address)
     return user
 
 

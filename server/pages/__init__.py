@@ -15,7 +15,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from server.auth.operations import AuthError, authenticate
+from server.auth.operations import AuthError, TooManyAttempts, authenticate
 from server.extensions import db
 from server.forms import operations as ops
 from server.forms.models import FORM_STATES, Form
@@ -42,7 +42,13 @@ def login():
     error = None
     if request.method == "POST":
         try:
-            user = authenticate(request.form.get("username", ""), request.form.get("password", ""))
+            user = authenticate(
+                request.form.get("username", ""),
+                request.form.get("password", ""),
+                request.remote_addr,
+            )
+        except TooManyAttempts as failure:
+            return render_template("login.html", error=str(failure)), 429
         except AuthError as failure:
             error = str(failure)
         else:
