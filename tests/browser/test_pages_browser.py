@@ -164,3 +164,21 @@ def test_preview_indents_groups_without_csp_violations(page, login, designer, ma
     assert violations == []
     padding = "el => parseFloat(getComputedStyle(el).paddingLeft)"
     assert inner.evaluate(padding) > outer.evaluate(padding) > 0
+
+
+def test_app_user_page_shows_a_scannable_qr_code(page, login, designer, make, screenshot):
+    make.form(simple_form_md(), project=designer.project)
+    login(designer.name, PASSWORD)
+    page.goto(f"/projects/{designer.project_id}/app-users")
+    page.get_by_label("Name of the phone or team").fill("Team North")
+    page.get_by_role("button", name="Create app user").click()
+    expect(page.get_by_role("heading", name="Team North")).to_be_visible()
+    page.get_by_label(re.compile("Household")).check()
+    page.get_by_role("button", name="Save forms").click()
+    expect(page.get_by_text("Forms saved.")).to_be_visible()
+    qr = page.get_by_alt_text("QR code to configure ODK Collect")
+    expect(qr).to_be_visible()
+    assert qr.evaluate("img => img.naturalWidth") > 100  # the PNG loaded
+    page.set_viewport_size(PHONE)
+    assert _scroll_width(page) <= PHONE["width"]
+    screenshot("app-user-qr")
