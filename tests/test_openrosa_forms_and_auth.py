@@ -282,3 +282,31 @@ def test_a_collector_sees_and_submits_only_forms_of_their_projects(client, app, 
         headers={"Authorization": digest_header(challenge, "POST", post_uri, "kim", PASSWORD)},
     )
     assert posted.status_code == 404
+
+
+def test_basic_is_accepted_behind_a_proxy_that_says_https(app, setup_forms):
+    from server import create_app
+
+    behind_proxy = create_app(
+        "testing",
+        {
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": app.config["REDIS_URL"],
+            "TRUST_PROXY": True,
+        },
+    )
+    client = behind_proxy.test_client()
+    basic = "Basic " + base64.b64encode(f"kim:{PASSWORD}".encode()).decode()
+    plain = client.get("/formList", headers={"Authorization": basic})
+    assert plain.status_code == 401
+    proxied = client.get(
+        "/formList", headers={"Authorization": basic, "X-Forwarded-Proto": "https"}
+    )
+    assert proxied.status_code == 200
+    assert app.config["TRUST_PROXY"] is False  # the default app ignores the header
+    spoofed = app.test_client().get(
+        "/formList", headers={"Authorization": basic, "X-Forwarded-Proto": "https"}
+    )
+    assert spoofed.status_code == 401
+    with behind_proxy.app_context():
+        db.engine.dispose()
