@@ -220,6 +220,16 @@ def test_wrong_content_type_is_400(phone, client):
     assert "multipart/form-data" in _message(response)
 
 
+def test_closing_form_is_not_listed_but_still_accepts(phone, app, client):
+    with app.app_context():
+        form = db.session.scalar(db.select(ops.Form).where(ops.Form.xml_form_id == "photos"))
+        form.state = "closing"
+        db.session.commit()
+    listed = client.get(f"/v1/key/{phone.token}/projects/1/formList")
+    assert b"photos" not in listed.data
+    assert phone(multipart(submission_xml())).status_code == 201
+
+
 def test_closed_form_refuses_with_a_message(phone, app):
     with app.app_context():
         form = db.session.scalar(db.select(ops.Form).where(ops.Form.xml_form_id == "photos"))
