@@ -313,3 +313,34 @@ def test_no_personal_data_in_logs(phone, caplog):
     phone(multipart(submission_xml(name="Secret Person")))
     assert "Secret Person" not in caplog.text
     assert not re.search(r"uuid:0001", caplog.text)
+
+
+def test_two_copies_arriving_at_once_make_one_record(phone, app, monkeypatch):
+    """The other copy is committed between our duplicate check and our commit."""
+    from server.submissions import operations
+
+    original_store = operations._store_files
+    raced = []
+
+    def store_then_race(submission, files):
+        stored = original_store(submission, files)
+        if not raced:
+            raced.append(True)
+            with app.app_context():  # another request, its own session, commits first
+                operations.receive(
+                    submission_xml(),
+                    [],
+                    find_form=lambda form_id: db.session.scalar(
+                        db.select(ops.Form).where(ops.Form.xml_form_id == form_id)
+                    ),
+                    submitter=operations.Submitter(),
+                )
+                db.session.commit()
+        return stored
+
+    monkeypatch.setattr(operations, "_store_files", store_then_race)
+    response = phone(multipart(submission_xml(), {"p.jpg": b"jpeg"}))
+    assert response.status_code == 201
+    assert "already received" in _message(response)
+    (only,) = _submissions(app)
+    assert only.missing_attachments == ["s.png"]  # our copy's photo was kept

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, g, request
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import selectinload
 
 from server.appusers.models import AppUser, AppUserForm
@@ -42,13 +42,11 @@ class Scope:
         self.prefix_for = prefix_for  # project id -> URL prefix ("/v1/projects/1")
         self.app_user = app_user  # app users reach only the forms they were given
 
-    def forms(self, xml_form_id: str | None = None) -> list[Form]:
-        """The forms, with their versions loaded in the same query (a hot path)."""
-        query = (
-            select(Form)
-            .where(Form.project_id.in_(self.project_ids))
-            .options(selectinload(Form.defs))
-        )
+    def forms(self, xml_form_id: str | None = None, with_versions: bool = True) -> list[Form]:
+        """The forms the caller may reach, with their versions unless told not to."""
+        query = select(Form).where(Form.project_id.in_(self.project_ids))
+        if with_versions:
+            query = query.options(selectinload(Form.defs))
         if self.app_user is not None:
             query = query.join(
                 AppUserForm,
@@ -60,6 +58,10 @@ class Scope:
 
     def form(self, xml_form_id: str) -> Form | None:
         return next(iter(self.forms(xml_form_id)), None)
+
+    def form_for_submission(self, xml_form_id: str) -> Form | None:
+        """Receiving needs one version, which it looks up itself: skip loading them all."""
+        return next(iter(self.forms(xml_form_id, with_versions=False)), None)
 
     def url(self, form: Form, tail: str) -> str:
         base = request.host_url.rstrip("/")
@@ -185,30 +187,37 @@ def _submission(scope: Scope) -> Response:
         app_user=scope.app_user,
         device_id=(request.args.get("deviceID") or "")[:255] or None,
     )
-    try:
-        receipt = subs.receive(
-            xml_part.read(limit + 1), files, find_form=scope.form, submitter=submitter
-        )
-        submission_id = receipt.submission.id
-        job_id = subs.mark_queued(receipt.submission) if receipt.needs_queue else None
-        reply = receipt.message
-        db.session.commit()
-    except (subs.SubmissionRefused, BadSubmission) as refusal:
-        db.session.rollback()
-        status = getattr(refusal, "status", 400)
-        return responses.message(str(refusal), status)
-    except DBAPIError:
-        db.session.rollback()
-        current_app.logger.exception("database unavailable while receiving a submission")
-        response = responses.message(
-            "The server cannot save submissions right now. Your form is safe on the phone; "
-            "it will be sent again later.",
-            503,
-        )
-        response.headers["Retry-After"] = "60"
-        return response
-    if job_id is not None and not subs.push(submission_id, job_id):
-        subs.mark_received(submission_id)
+    xml = xml_part.read(limit + 1)
+    for attempt in (1, 2):
+        try:
+            receipt = subs.receive(
+                xml, files, find_form=scope.form_for_submission, submitter=submitter
+            )
+            key = subs.mark_queued(receipt.submission) if receipt.needs_queue else None
+            reply = receipt.message
+            db.session.commit()
+            break
+        except (subs.SubmissionRefused, BadSubmission) as refusal:
+            db.session.rollback()
+            return responses.message(str(refusal), getattr(refusal, "status", 400))
+        except IntegrityError:
+            # The same submission arrived twice at once (a phone retrying): the other
+            # request stored it; receiving again now finds it and answers as a retry.
+            db.session.rollback()
+            if attempt == 2:
+                raise
+        except DBAPIError:
+            db.session.rollback()
+            current_app.logger.exception("database unavailable while receiving a submission")
+            response = responses.message(
+                "The server cannot save submissions right now. Your form is safe on the "
+                "phone; it will be sent again later.",
+                503,
+            )
+            response.headers["Retry-After"] = "60"
+            return response
+    if key is not None and not subs.push(key):
+        subs.mark_received(key)
         db.session.commit()
     return responses.message(reply, 201, nature="submit_success")
 

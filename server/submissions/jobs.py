@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
+
 from server.extensions import db
 from server.submissions.models import Submission
 
 log = logging.getLogger(__name__)
 
 
-def process_submission(submission_id: int) -> str:
+def process_submission(form_id: int, instance_id: str) -> str:
     """For now, record that the worker received the submission (normalization comes next).
 
-    Logs ids only: never personal data.
+    Keyed by (form, instanceID), so running it twice is harmless. Logs row ids only, never
+    personal data.
     """
-    submission = db.session.get(Submission, submission_id)
+    submission = db.session.scalar(
+        select(Submission).where(
+            Submission.form_id == form_id, Submission.instance_id == instance_id
+        )
+    )
     if submission is None:
-        log.warning("submission %s vanished before processing", submission_id)
+        log.warning("a submission of form %s vanished before processing", form_id)
         return "missing"
     log.info("submission %s (form %s) taken from the queue", submission.id, submission.form_id)
     db.session.commit()

@@ -205,14 +205,19 @@ def receive(
         submission.attachments.append(SubmissionAttachment(name=name, expected=True))
     db.session.add(submission)
     stored = _store_files(submission, files)
-    db.session.flush()
     return Receipt(submission, created=True, stored_files=stored)
 
 
 def _published_version(form: Form, version: str) -> FormDef:
-    for form_def in form.published_defs:
-        if form_def.version == version:
-            return form_def
+    form_def = db.session.scalar(
+        select(FormDef).where(
+            FormDef.form_id == form.id,
+            FormDef.version == version,
+            FormDef.published_at.is_not(None),
+        )
+    )
+    if form_def is not None:
+        return form_def
     raise FormVersionUnknown(
         f"Version '{version}' of the form '{form.xml_form_id}' is not on this server "
         "(it may be a draft, or deleted). Update your blank forms, then fill it again."
@@ -227,6 +232,8 @@ def _store_files(submission: Submission, files: list[IncomingFile]) -> list[str]
         attachment = by_name.get(incoming.name)
         if attachment is not None and attachment.blob_key is not None:
             continue  # already have it (a retry resending everything)
+        if incoming.stream.seekable():
+            incoming.stream.seek(0)  # a retried receive reads the same part again
         saved = storage().save_stream(incoming.stream)
         if attachment is None:
             attachment = SubmissionAttachment(name=incoming.name, expected=False)
@@ -244,38 +251,57 @@ def _store_files(submission: Submission, files: list[IncomingFile]) -> list[str]
 # ---- the queue ------------------------------------------------------------------------
 
 
-def mark_queued(submission: Submission) -> str:
-    """Name the job before the commit, so receiving costs one commit, not two."""
+@dataclass(frozen=True)
+class SubmissionKey:
+    """What identifies a submission without its row id: known before any INSERT."""
+
+    form_id: int
+    instance_id: str
+
+    @property
+    def job_id(self) -> str:
+        digest = hashlib.sha256(f"{self.form_id}:{self.instance_id}".encode()).hexdigest()
+        return f"submission-{digest[:32]}"  # no instanceID in Redis keys or logs
+
+
+def key_of(submission: Submission) -> SubmissionKey:
+    return SubmissionKey(submission.form_id, submission.instance_id)
+
+
+def mark_queued(submission: Submission) -> SubmissionKey:
+    """Name the job before the commit, so receiving costs one INSERT and one commit."""
+    key = key_of(submission)
     submission.state = SubmissionState.QUEUED
-    submission.job_id = f"submission-{submission.id}"
-    return submission.job_id
+    submission.job_id = key.job_id
+    return key
 
 
-def push(submission_id: int, job_id: str) -> bool:
+def push(key: SubmissionKey) -> bool:
     """Put the job on the queue; False (and no harm) if Redis is down."""
     from server.submissions.jobs import process_submission
 
     try:
-        queue("submissions").enqueue(process_submission, submission_id, job_id=job_id)
+        queue("submissions").enqueue(
+            process_submission, key.form_id, key.instance_id, job_id=key.job_id
+        )
     except (RedisError, OSError):
-        log.warning("submission %s stays 'received': Redis unreachable", submission_id)
+        log.warning("a submission of form %s stays 'received': Redis unreachable", key.form_id)
         return False
     return True
 
 
-def mark_received(submission_id: int) -> None:
+def mark_received(key: SubmissionKey) -> None:
     """The queue was unreachable after the commit: say so, for the reconciler and admins."""
     db.session.execute(
         update(Submission)
-        .where(Submission.id == submission_id)
+        .where(Submission.form_id == key.form_id, Submission.instance_id == key.instance_id)
         .values(state=SubmissionState.RECEIVED, job_id=None)
     )
 
 
 def enqueue(submission: Submission) -> bool:
     """Enqueue an already-committed submission (the reconciler's path)."""
-    job_id = f"submission-{submission.id}"
-    if not push(submission.id, job_id):
+    if not push(key_of(submission)):
         return False
     mark_queued(submission)
     return True
