@@ -15,8 +15,8 @@ class ProjectSchema(Schema):
     description = fields.String(allow_none=True)
     keyId = fields.Constant(None)
     archived = fields.Boolean()
-    createdAt = fields.Function(lambda p: _iso(p.created_at))
-    updatedAt = fields.Function(lambda p: _iso(p.updated_at))
+    createdAt = fields.Function(lambda p: iso(p.created_at))
+    updatedAt = fields.Function(lambda p: iso(p.updated_at))
 
 
 class UserSchema(Schema):
@@ -25,7 +25,7 @@ class UserSchema(Schema):
     displayName = fields.String(attribute="name")
     email = fields.String(allow_none=True)
     role = fields.String()
-    createdAt = fields.Function(lambda u: _iso(u.created_at))
+    createdAt = fields.Function(lambda u: iso(u.created_at))
 
 
 @dataclass
@@ -47,9 +47,9 @@ class FormSchema(Schema):
     keyId = fields.Function(lambda v: 1 if v.form_def and v.form_def.public_key else None)
     enketoId = fields.Constant(None)
     draftToken = fields.Constant(None)
-    publishedAt = fields.Function(lambda v: _iso(v.form_def.published_at) if v.form_def else None)
-    createdAt = fields.Function(lambda v: _iso(v.form.created_at))
-    updatedAt = fields.Function(lambda v: _iso(v.form.updated_at))
+    publishedAt = fields.Function(lambda v: iso(v.form_def.published_at) if v.form_def else None)
+    createdAt = fields.Function(lambda v: iso(v.form.created_at))
+    updatedAt = fields.Function(lambda v: iso(v.form.updated_at))
     warnings = fields.Function(lambda v: v.form_def.warnings if v.form_def else [])
 
 
@@ -60,15 +60,15 @@ class AttachmentSchema(Schema):
     blobExists = fields.Function(lambda a: a.blob_id is not None)
     datasetExists = fields.Constant(False)
     hash = fields.Function(lambda a: a.blob.md5 if a.blob is not None else None)
-    updatedAt = fields.Function(lambda a: _iso(a.updated_at))
+    updatedAt = fields.Function(lambda a: iso(a.updated_at))
 
 
-def _iso(value) -> str | None:
+def iso(value) -> str | None:
     return value.isoformat(timespec="milliseconds") + "Z" if value else None
 
 
 class SessionSchema(Schema):
     token = fields.String()
     csrf = fields.String()
-    createdAt = fields.Function(lambda s: _iso(s["session"].created_at))
-    expiresAt = fields.Function(lambda s: _iso(s["session"].expires_at))
+    createdAt = fields.Function(lambda s: iso(s["session"].created_at))
+    expiresAt = fields.Function(lambda s: iso(s["session"].expires_at))

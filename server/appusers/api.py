@@ -11,7 +11,7 @@ from server.errors import api_error
 from server.extensions import csrf, db
 from server.forms.operations import get_form
 from server.projects.operations import project_for, require_form_manager
-from server.schemas import _iso
+from server.schemas import iso
 from server.security import api_login_required, current_user
 
 app_users_api = api  # imported by create_app so these routes are registered
@@ -24,9 +24,9 @@ def _dump(app_user: AppUser) -> dict:
         "displayName": app_user.display_name,
         "token": ops.token_of(app_user),
         "projectId": app_user.project_id,
-        "createdAt": _iso(app_user.created_at),
+        "createdAt": iso(app_user.created_at),
         "updatedAt": None,
-        "deletedAt": _iso(app_user.revoked_at),
+        "deletedAt": iso(app_user.revoked_at),
     }
 
 

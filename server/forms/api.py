@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, request
 
 from server.api import api
-from server.errors import api_error
+from server.errors import NOT_FOUND, api_error
 from server.extensions import csrf, db
 from server.forms import operations as ops
 from server.forms.models import Form, FormDef
@@ -22,6 +22,10 @@ CONTENT_TYPE_SUFFIX = {
     "application/vnd.ms-excel": ".xls",
     "text/csv": ".csv",
 }
+
+
+def _not_found():
+    return api_error(404.1, NOT_FOUND, 404)
 
 
 def _truthy(name: str) -> bool:
@@ -128,7 +132,7 @@ def update_form(project_id: int, xml_form_id: str):
 
 def _xml_response(form_def: FormDef | None) -> Response:
     if form_def is None:
-        return api_error(404.1, "Could not find the resource you were looking for.", 404)
+        return _not_found()
     response = Response(form_def.xml.encode("utf-8"), content_type="text/xml; charset=utf-8")
     response.set_etag(form_def.xml_md5)
     return response.make_conditional(request)
@@ -153,25 +157,20 @@ def list_versions(project_id: int, xml_form_id: str):
     return [_dump(form, d) for d in form.published_defs]
 
 
-def _version(form: Form, version: str) -> FormDef | None:
-    version = "" if version == "___" else version  # Central's spelling of the empty version
-    return next((d for d in form.published_defs if d.version == version), None)
-
-
 @api.get("/projects/<int:project_id>/forms/<xml_form_id>/versions/<version>")
 @api_login_required
 def get_version(project_id: int, xml_form_id: str, version: str):
     form = _form(project_id, xml_form_id)
-    form_def = _version(form, version)
+    form_def = form.published_version(version)
     if form_def is None:
-        return api_error(404.1, "Could not find the resource you were looking for.", 404)
+        return _not_found()
     return _dump(form, form_def)
 
 
 @api.get("/projects/<int:project_id>/forms/<xml_form_id>/versions/<version>.xml")
 @phone_auth_required
 def version_xml(project_id: int, xml_form_id: str, version: str):
-    return _xml_response(_version(_form(project_id, xml_form_id), version))
+    return _xml_response(_form(project_id, xml_form_id).published_version(version))
 
 
 @api.post("/projects/<int:project_id>/forms/<xml_form_id>/draft")
@@ -198,7 +197,7 @@ def create_draft(project_id: int, xml_form_id: str):
 def get_draft(project_id: int, xml_form_id: str):
     form = _form(project_id, xml_form_id)
     if form.draft_def is None:
-        return api_error(404.1, "Could not find the resource you were looking for.", 404)
+        return _not_found()
     return _dump(form, form.draft_def)
 
 
@@ -208,7 +207,7 @@ def get_draft(project_id: int, xml_form_id: str):
 def delete_draft(project_id: int, xml_form_id: str):
     form = _managed_form(project_id, xml_form_id)
     if form.draft_def is None:
-        return api_error(404.1, "Could not find the resource you were looking for.", 404)
+        return _not_found()
     ops.discard_draft(form)
     db.session.commit()
     return {"success": True}
@@ -226,7 +225,7 @@ def publish_draft(project_id: int, xml_form_id: str):
 
 def _attachments(form_def: FormDef | None):
     if form_def is None:
-        return api_error(404.1, "Could not find the resource you were looking for.", 404)
+        return _not_found()
     return AttachmentSchema(many=True).dump(form_def.attachments)
 
 
@@ -247,7 +246,7 @@ def _attachment_response(form_def: FormDef | None, name: str) -> Response:
         next((a for a in form_def.attachments if a.name == name), None) if form_def else None
     )
     if attachment is None or attachment.blob is None:
-        return api_error(404.1, "Could not find the resource you were looking for.", 404)
+        return _not_found()
     response = Response(attachment.blob.content, content_type=attachment.blob.content_type)
     response.set_etag(attachment.blob.md5)
     return response.make_conditional(request)
@@ -271,7 +270,7 @@ def get_draft_attachment(project_id: int, xml_form_id: str, name: str):
 def upload_draft_attachment(project_id: int, xml_form_id: str, name: str):
     form = _managed_form(project_id, xml_form_id)
     if form.draft_def is None:
-        return api_error(404.1, "Could not find the resource you were looking for.", 404)
+        return _not_found()
     ops.attach_media(form.draft_def, ops.Upload(name, request.get_data(), request.mimetype))
     db.session.commit()
     return {"success": True}

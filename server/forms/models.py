@@ -34,6 +34,7 @@ class FormState(enum.StrEnum):
 
 
 FORM_STATES = tuple(state.value for state in FormState)
+EMPTY_VERSION_IN_URL = "___"
 
 
 class Form(db.Model):
@@ -63,6 +64,11 @@ class Form(db.Model):
     @property
     def draft_def(self) -> FormDef | None:
         return next((d for d in self.defs if d.published_at is None), None)
+
+    def published_version(self, version: str) -> FormDef | None:
+        """A published version; Central spells the empty version "___" in URLs."""
+        version = "" if version == EMPTY_VERSION_IN_URL else version
+        return next((d for d in self.published_defs if d.version == version), None)
 
     @property
     def published_defs(self) -> list[FormDef]:

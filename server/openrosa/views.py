@@ -11,13 +11,13 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, g, request
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from server.appusers.models import AppUser, AppUserForm
 from server.appusers.operations import app_user_for_token
 from server.extensions import db
-from server.forms.models import Form, FormDef, FormState
+from server.forms.models import EMPTY_VERSION_IN_URL, Form, FormDef, FormState
 from server.openrosa import responses
 from server.openrosa.auth import collector_required
 from server.projects.operations import visible_projects
@@ -104,7 +104,7 @@ def _form_list(scope: Scope) -> Response:
         defs = form.published_defs if all_versions else [form.current_def]
         for form_def in defs:
             is_current = form_def is form.current_def
-            version_path = quote(form_def.version or "___", safe="")
+            version_path = quote(form_def.version or EMPTY_VERSION_IN_URL, safe="")
             tail = ".xml" if is_current else f"/versions/{version_path}.xml"
             entries.append(
                 responses.FormListEntry(
@@ -206,16 +206,6 @@ def _submission(scope: Scope) -> Response:
             db.session.rollback()
             if attempt == 2:
                 raise
-        except DBAPIError:
-            db.session.rollback()
-            current_app.logger.exception("database unavailable while receiving a submission")
-            response = responses.message(
-                "The server cannot save submissions right now. Your form is safe on the "
-                "phone; it will be sent again later.",
-                503,
-            )
-            response.headers["Retry-After"] = "60"
-            return response
     if key is not None and not subs.push(key):
         subs.mark_received(key)
         db.session.commit()
@@ -291,9 +281,7 @@ def key_form_xml(token: str, project_id: int, xml_form_id: str):
 )
 def key_version_xml(token: str, project_id: int, xml_form_id: str, version: str):
     def handler(scope, form_id, wanted):
-        form = _downloadable(scope, form_id)
-        wanted = "" if wanted == "___" else wanted
-        return _xml(next((d for d in form.published_defs if d.version == wanted), None))
+        return _xml(_downloadable(scope, form_id).published_version(wanted))
 
     return _with_scope(handler, project_id, token, xml_form_id, version)
 

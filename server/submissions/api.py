@@ -9,10 +9,11 @@ from server.api import api
 from server.extensions import db
 from server.forms.operations import get_form
 from server.projects.operations import Forbidden, project_for
-from server.schemas import _iso
+from server.schemas import iso
 from server.security import api_login_required, current_user
 from server.storage import storage
 from server.submissions.models import Submission
+from server.submissions.operations import find_submission
 
 READER_ROLES = ("admin", "designer", "viewer")  # collectors send, they do not read back
 
@@ -26,11 +27,7 @@ def _form(project_id: int, xml_form_id: str):
 
 
 def _submission(form, instance_id: str) -> Submission:
-    submission = db.session.scalar(
-        select(Submission).where(
-            Submission.form_id == form.id, Submission.instance_id == instance_id
-        )
-    )
+    submission = find_submission(form.id, instance_id)
     if submission is None:
         abort(404)
     return submission
@@ -41,8 +38,8 @@ def _dump(s: Submission) -> dict:
         "instanceId": s.instance_id,
         "submitterId": s.submitter_user_id or s.submitter_app_user_id,
         "deviceId": s.device_id,
-        "createdAt": _iso(s.created_at),
-        "updatedAt": _iso(s.updated_at),
+        "createdAt": iso(s.created_at),
+        "updatedAt": iso(s.updated_at),
         "reviewState": None,
         "currentVersion": {"instanceId": s.instance_id, "current": s.current},
         "state": s.state,

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
-
 from server.extensions import db
-from server.submissions.models import Submission
+from server.submissions.operations import find_submission
 
 log = logging.getLogger(__name__)
 
@@ -18,11 +16,7 @@ def process_submission(form_id: int, instance_id: str) -> str:
     Keyed by (form, instanceID), so running it twice is harmless. Logs row ids only, never
     personal data.
     """
-    submission = db.session.scalar(
-        select(Submission).where(
-            Submission.form_id == form_id, Submission.instance_id == instance_id
-        )
-    )
+    submission = find_submission(form_id, instance_id)
     if submission is None:
         log.warning("a submission of form %s vanished before processing", form_id)
         return "missing"

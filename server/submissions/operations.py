@@ -153,11 +153,7 @@ def receive(
             raise BadSubmission(f"The attachment name '{name[:80]}' is not a plain file name.")
     xml_sha256 = hashlib.sha256(xml).hexdigest()
 
-    existing = db.session.scalar(
-        select(Submission).where(
-            Submission.form_id == form.id, Submission.instance_id == identity.instance_id
-        )
-    )
+    existing = find_submission(form.id, identity.instance_id)
     if existing is not None:
         if existing.xml_sha256 != xml_sha256:
             raise SubmissionConflict(
@@ -169,11 +165,7 @@ def receive(
 
     root_instance_id = identity.instance_id
     if identity.deprecated_id:
-        original = db.session.scalar(
-            select(Submission).where(
-                Submission.form_id == form.id, Submission.instance_id == identity.deprecated_id
-            )
-        )
+        original = find_submission(form.id, identity.deprecated_id)
         if original is None:
             raise OriginalNotFound(
                 "The submission you edited is not on this server, so the edit cannot be saved."
@@ -206,6 +198,14 @@ def receive(
     db.session.add(submission)
     stored = _store_files(submission, files)
     return Receipt(submission, created=True, stored_files=stored)
+
+
+def find_submission(form_id: int, instance_id: str) -> Submission | None:
+    return db.session.scalar(
+        select(Submission).where(
+            Submission.form_id == form_id, Submission.instance_id == instance_id
+        )
+    )
 
 
 def _published_version(form: Form, version: str) -> FormDef:
