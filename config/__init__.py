@@ -41,6 +41,10 @@ class DefaultConfig:
     DIGEST_NONCE_SECONDS = 300
     #: Trust X-Forwarded-* from one proxy (for https detection behind nginx).
     TRUST_PROXY = False
+    #: The mission (country office) this deployment serves; it owns the cases made here.
+    MISSION_CODE = "LOCAL"
+    #: Seconds between retries of a failed normalization job; then it stays 'failed'.
+    JOB_RETRY_INTERVALS = [10, 60, 300]
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None

@@ -3,6 +3,18 @@
 from server.appusers.models import AppUser, AppUserForm
 from server.auth.models import ApiSession, User
 from server.blobs.models import Blob
+from server.cases.models import (
+    Assistance,
+    Case,
+    CaseVersion,
+    Consent,
+    Episode,
+    MovementEvent,
+    Perpetrator,
+    Person,
+    SupportPlan,
+    VictimProfile,
+)
 from server.forms.models import Form, FormAttachment, FormDef
 from server.projects.models import Project, ProjectMember
 from server.submissions.models import Submission, SubmissionAttachment
@@ -11,7 +23,17 @@ __all__ = [
     "ApiSession",
     "AppUser",
     "AppUserForm",
+    "Assistance",
     "Blob",
+    "Case",
+    "CaseVersion",
+    "Consent",
+    "Episode",
+    "MovementEvent",
+    "Perpetrator",
+    "Person",
+    "SupportPlan",
+    "VictimProfile",
     "Form",
     "FormAttachment",
     "FormDef",

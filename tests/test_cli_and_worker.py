@@ -166,4 +166,4 @@ def test_worker_reconciles_lost_submissions_and_processes_them(app, runner, clie
         from rq.job import Job
 
         job = Job.fetch(submission.job_id, connection=Redis.from_url(app.config["REDIS_URL"]))
-        assert job.is_finished and job.return_value() == "queued"
+        assert job.is_finished and job.return_value() == "normalized"

@@ -120,6 +120,8 @@ class FormDef(db.Model):
     source_filename: Mapped[str | None] = mapped_column(String(255))
     #: pyxform and ODK Validate warnings, kept to show on the form page.
     warnings: Mapped[list] = mapped_column(JSON, default=list)
+    #: How submissions of this version become cases (server.cases.mapping); None: no case.
+    case_mapping: Mapped[dict | None] = mapped_column(JSON)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     published_at: Mapped[datetime | None]

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from server.auth.models import User
 from server.blobs.models import store_blob
+from server.cases.mapping import MappingProblems, read_mapping
 from server.extensions import db
 from server.forms import odk_validate
 from server.forms.models import Form, FormAttachment, FormDef, FormState
@@ -73,6 +74,8 @@ class PreparedForm:
     info: XFormInfo
     source: Upload
     warnings: list[FormProblem] = field(default_factory=list)
+    #: How submissions become cases (server.cases.mapping), or None.
+    case_mapping: dict | None = None
 
 
 @dataclass
@@ -114,7 +117,12 @@ def prepare_form(upload: Upload, *, force: bool = False) -> PreparedForm:
         )
         xml, warnings = conversion.xform, conversion.warnings
         workbook = load_workbook_for_locating(upload.content, upload.filename)
-    info = inspect_xform(parse_xml_safely(xml.encode("utf-8")))
+    root = parse_xml_safely(xml.encode("utf-8"))
+    info = inspect_xform(root)
+    try:
+        case_mapping, mapping_warnings = read_mapping(root, workbook)
+    except MappingProblems as error:
+        raise FormRejected(error.problems) from None
     if odk_validate.should_validate(_setting("ODK_VALIDATE", "auto")):
         errors, validate_warnings = odk_validate.validate_xform(xml)
         problems = [_validate_problem(e, workbook) for e in errors]
@@ -125,7 +133,10 @@ def prepare_form(upload: Upload, *, force: bool = False) -> PreparedForm:
             FormProblem(message=w, level="warning", source="odk_validate")
             for w in validate_warnings
         ]
-    return PreparedForm(xml=xml, info=info, source=upload, warnings=warnings)
+    warnings += mapping_warnings
+    return PreparedForm(
+        xml=xml, info=info, source=upload, warnings=warnings, case_mapping=case_mapping
+    )
 
 
 def _validate_problem(message: str, workbook) -> FormProblem:
@@ -204,6 +215,7 @@ def _new_def(form: Form, prepared: PreparedForm, user: User | None) -> FormDef:
         source_blob=blob,
         source_filename=PurePath(source.filename).name,
         warnings=[p.as_dict() for p in prepared.warnings],
+        case_mapping=prepared.case_mapping,
         created_by_id=user.id if user else None,
     )
     form.defs.append(form_def)

@@ -4,25 +4,89 @@ from __future__ import annotations
 
 import logging
 
+from rq import get_current_job
+from sqlalchemy.exc import StatementError
+
+from server.cases.operations import normalize
 from server.extensions import db
+from server.submissions.models import Submission, SubmissionState
 from server.submissions.operations import find_submission
 
 log = logging.getLogger(__name__)
 
+DONE = {SubmissionState.NORMALIZED, SubmissionState.NEEDS_REVIEW}
 
-def process_submission(form_id: int, instance_id: str) -> str:
-    """For now, record that the worker received the submission (normalization comes next).
 
-    Keyed by (form, instanceID), so running it twice is harmless. Logs row ids only, never
-    personal data.
+def process_submission(form_id: int, instance_id: str, *, again: bool = False) -> str:
+    """Normalize one submission into the case schema, once.
+
+    Keyed by (form, instanceID): a second run of a finished job changes nothing, and a run
+    cut short (killed worker, database error) rolled back, so the retry starts clean.
+    `again` re-applies a finished submission (renormalization). Logs ids, never values.
     """
     submission = find_submission(form_id, instance_id)
     if submission is None:
         log.warning("a submission of form %s vanished before processing", form_id)
         return "missing"
-    log.info("submission %s (form %s) taken from the queue", submission.id, submission.form_id)
+    if submission.state in DONE and not again:
+        return submission.state
+    try:
+        outcome = normalize(submission, submission.form_def.case_mapping)
+    except Exception as error:
+        db.session.rollback()
+        _record_failure(submission.id, error)
+        raise
+    submission.problems = [p.as_dict() for p in outcome.problems] + [
+        {
+            "field": name,
+            "path": "",
+            "message": "Changed on the server since this phone's copy "
+            "of the case; kept the server's value for review.",
+        }
+        for name in outcome.conflicts
+    ]
+    submission.problem = None
+    submission.state = (
+        SubmissionState.NEEDS_REVIEW if outcome.needs_review else SubmissionState.NORMALIZED
+    )
     db.session.commit()
+    log.info(
+        "submission %s (form %s) %s%s",
+        submission.id,
+        form_id,
+        submission.state,
+        f", case {outcome.case.id}" if outcome.case is not None else "",
+    )
     return submission.state
+
+
+def _record_failure(submission_id: int, error: Exception) -> None:
+    """Say why on the row; on the last attempt, mark it failed so admins see it."""
+    job = get_current_job()
+    last_attempt = job is None or not job.retries_left
+    summary = _describe(error)
+    try:
+        row = db.session.get(Submission, submission_id)
+        row.problem = summary
+        if last_attempt:
+            row.state = SubmissionState.FAILED
+        db.session.commit()
+    except Exception:  # noqa: BLE001 - the database may be what failed; the job error stands
+        db.session.rollback()
+        log.exception("could not record the failure of submission %s", submission_id)
+    log.warning(
+        "submission %s failed (%s)%s",
+        submission_id,
+        type(error).__name__,
+        "" if last_attempt else "; will retry",
+    )
+
+
+def _describe(error: Exception) -> str:
+    """An error for admins; database errors carry SQL parameters (personal data): not those."""
+    if isinstance(error, StatementError):
+        return f"Database error ({type(error.orig or error).__name__}); the job will be retried."
+    return f"{type(error).__name__}: {str(error)[:300]}"
 
 
 def reconcile_job() -> int:

@@ -11,6 +11,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import (
+    JSON,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -23,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.extensions import db
+from server.forms.models import Form, FormDef
 
 
 class SubmissionState(enum.StrEnum):
@@ -67,9 +69,15 @@ class Submission(db.Model):
     submitter_app_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_users.id"))
     job_id: Mapped[str | None] = mapped_column(String(64))
     problem: Mapped[str | None] = mapped_column(Text)
+    #: What normalization could not apply: [{"field", "path", "message"}]; shown for review.
+    problems: Mapped[list] = mapped_column(JSON, default=list)
+    #: The case this submission created or changed.
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime | None] = mapped_column(onupdate=func.now())
 
+    form: Mapped[Form] = relationship()
+    form_def: Mapped[FormDef] = relationship()
     attachments: Mapped[list[SubmissionAttachment]] = relationship(
         back_populates="submission",
         order_by="SubmissionAttachment.name",

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO
 
+from flask import current_app
 from redis.exceptions import RedisError
+from rq import Retry
 from sqlalchemy import select, update
 
 from server.appusers.models import AppUser
@@ -281,8 +283,13 @@ def push(key: SubmissionKey) -> bool:
     from server.submissions.jobs import process_submission
 
     try:
+        intervals = current_app.config["JOB_RETRY_INTERVALS"]
         queue("submissions").enqueue(
-            process_submission, key.form_id, key.instance_id, job_id=key.job_id
+            process_submission,
+            key.form_id,
+            key.instance_id,
+            job_id=key.job_id,
+            retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
         )
     except (RedisError, OSError):
         log.warning("a submission of form %s stays 'received': Redis unreachable", key.form_id)

@@ -1,0 +1,284 @@
+"""Normalization: apply a submission's values to the case schema. No HTTP, no commit.
+
+The job calls `normalize` and commits once. Applying the same submission twice changes
+nothing (a CaseVersion per case and submission); an update made on a phone from an old
+version of the case is merged field by field, and a field someone else changed since is
+kept as it is and recorded as a conflict for review, never silently overwritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import select
+
+from server.cases.fields import CHILD_FIELDS, FIELDS, Field, Kind, Record
+from server.cases.models import (
+    Assistance,
+    Case,
+    CaseVersion,
+    Consent,
+    Episode,
+    MovementEvent,
+    Perpetrator,
+    Person,
+    SupportPlan,
+    VictimProfile,
+)
+from server.cases.reading import Problem, RecordValues, read_submission
+from server.extensions import db
+from server.forms.xform import parse_xml_safely
+from server.submissions.models import Submission
+
+CHILD_MODELS = {
+    Record.EPISODES: Episode,
+    Record.MOVEMENT_EVENTS: MovementEvent,
+    Record.PERPETRATORS: Perpetrator,
+    Record.SUPPORT_PLANS: SupportPlan,
+    Record.ASSISTANCE: Assistance,
+}
+CLOSED_STATUSES = {"Closed", "ClosedReferred"}
+
+
+@dataclass
+class Outcome:
+    case: Case | None = None
+    problems: list[Problem] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    already_applied: bool = False
+
+    @property
+    def needs_review(self) -> bool:
+        return bool(self.problems or self.conflicts)
+
+
+def normalize(submission: Submission, mapping: dict | None) -> Outcome:
+    """Apply one submission to its case; the caller commits."""
+    if not mapping:
+        return Outcome()  # stored and exported, but this form makes no case
+    root = parse_xml_safely(submission.xml)
+    values = read_submission(root, mapping)
+    outcome = Outcome(problems=list(values.problems))
+    case_values = values.case
+    if case_values is None or not (case_values.create or case_values.update):
+        return outcome  # e.g. consent refused: the form's create_if said no
+    case = _find_case(case_values.entity_id)
+    if case is None and not case_values.create:
+        outcome.problems.append(
+            Problem(
+                "cases",
+                case_values.path,
+                "This submission updates a case that is not known on this server "
+                "(it may not have arrived yet, or was deleted).",
+            )
+        )
+        return outcome
+    if case is not None and _version_for(case, submission) is not None:
+        outcome.case, outcome.already_applied = case, True
+        return outcome
+    created = case is None
+    if created:
+        case = _new_case(submission, case_values)
+    version = _apply(case, submission, case_values, values.children(), outcome, created)
+    db.session.add(version)
+    submission.case_id = case.id
+    outcome.case = case
+    return outcome
+
+
+def _find_case(uuid: str | None) -> Case | None:
+    if not uuid:
+        return None
+    return db.session.scalar(select(Case).where(Case.uuid == uuid))
+
+
+def _version_for(case: Case, submission: Submission) -> CaseVersion | None:
+    return db.session.scalar(
+        select(CaseVersion).where(
+            CaseVersion.case_id == case.id, CaseVersion.submission_id == submission.id
+        )
+    )
+
+
+def _new_case(submission: Submission, values: RecordValues) -> Case:
+    person = Person()
+    case = Case(
+        project_id=submission.form.project_id,
+        person=person,
+        owner_mission=current_app.config["MISSION_CODE"],
+        status="Active",
+        version=0,
+    )
+    if values.entity_id:
+        case.uuid = values.entity_id
+    db.session.add(case)
+    db.session.flush()
+    return case
+
+
+def _changed_since(case: Case, base_version: int) -> set[str]:
+    """Fields other submissions changed after the version the phone started from."""
+    changed: set[str] = set()
+    for version in case.versions:
+        if version.version > base_version:
+            changed.update(version.changes.get("fields", {}))
+    return changed
+
+
+def _apply(
+    case: Case,
+    submission: Submission,
+    values: RecordValues,
+    children: list[RecordValues],
+    outcome: Outcome,
+    created: bool,
+) -> CaseVersion:
+    stale = not created and values.base_version is not None and values.base_version < case.version
+    contested = _changed_since(case, values.base_version) if stale else set()
+    changes: dict[str, object] = {}
+    consent_values: dict[str, object] = {}
+    for name, value in values.values.items():
+        spec = FIELDS[name]
+        if spec.part == "consent":
+            consent_values[spec.attribute] = value
+            continue
+        target = _part(case, spec.part, created)
+        old = getattr(target, spec.attribute)
+        new = _stored(spec, value)
+        if old == new:
+            continue
+        if name in contested:
+            outcome.conflicts.append(name)
+            continue
+        setattr(target, spec.attribute, new)
+        changes[name] = value
+    if values.label and values.label != case.label:
+        case.label = values.label
+    if consent_values:
+        changes.update(_record_consent(case, submission, consent_values))
+    _derive(case, submission)
+    records = [_apply_child(case, child, outcome) for child in children]
+    case.version += 1
+    return CaseVersion(
+        case=case,
+        version=case.version,
+        submission_id=submission.id,
+        base_version=values.base_version,
+        submitter_user_id=submission.submitter_user_id,
+        submitter_app_user_id=submission.submitter_app_user_id,
+        changes={"create": created, "fields": changes, "records": [r for r in records if r]},
+        conflicts=outcome.conflicts,
+    )
+
+
+def _stored(spec: Field, value: object) -> object:
+    """Dates travel as ISO strings in `changes`; the models hold date objects."""
+    return dt.date.fromisoformat(value) if spec.kind == Kind.DATE else value
+
+
+def _part(case: Case, part: str, created: bool):
+    if part == "case":
+        return case
+    if part == "person":
+        return case.person
+    if part == "victim":
+        if case.victim is None:
+            case.victim = VictimProfile()
+        return case.victim
+    if part == "episode":
+        if not case.episodes:
+            case.episodes.append(Episode(person=case.person))
+        return case.episodes[-1]
+    raise AssertionError(part)
+
+
+def _record_consent(case: Case, submission: Submission, values: dict) -> dict:
+    """Each consent answer is a new statement; what it does not say carries over."""
+    previous = case.consent
+    carried = {
+        "given": previous.given if previous else None,
+        "sharing": previous.sharing if previous else None,
+        "research": previous.research if previous else None,
+        "purposes": list(previous.purposes) if previous else [],
+        "recipient_missions": list(previous.recipient_missions) if previous else [],
+    }
+    carried.update({k: v for k, v in values.items() if k != "withdrawn"})
+    withdrawn = bool(values.get("withdrawn")) or (
+        previous is not None and previous.given is True and values.get("given") is False
+    )
+    if withdrawn:
+        carried["sharing"] = False
+    statement = Consent(submission_id=submission.id, withdrawn=withdrawn, **carried)
+    case.consents.append(statement)
+    by_attribute = {f.attribute: f.name for f in FIELDS.values() if f.part == "consent"}
+    before = {by_attribute[k]: v for k, v in _consent_dict(previous).items()}
+    after = {by_attribute[k]: v for k, v in _consent_dict(statement).items()}
+    return {name: value for name, value in after.items() if before.get(name) != value}
+
+
+def _consent_dict(consent: Consent | None) -> dict:
+    if consent is None:
+        return {}
+    return {
+        "given": consent.given,
+        "sharing": consent.sharing,
+        "research": consent.research,
+        "purposes": consent.purposes,
+        "recipient_missions": consent.recipient_missions,
+        "withdrawn": consent.withdrawn,
+    }
+
+
+def _derive(case: Case, submission: Submission) -> None:
+    """Values computed from others: birth year (for age bands and linkage), closing date."""
+    person = case.person
+    if person.birthdate is not None:
+        person.birth_year = person.birthdate.year
+    elif person.age_estimate is not None:
+        person.birth_year = (submission.created_at or dt.datetime.now(dt.UTC)).year - (
+            person.age_estimate
+        )
+    if case.status in CLOSED_STATUSES and case.closed_at is None:
+        case.closed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    elif case.status not in CLOSED_STATUSES:
+        case.closed_at = None
+
+
+def _apply_child(case: Case, values: RecordValues, outcome: Outcome) -> dict | None:
+    """Create or update one child record by its entity id."""
+    if not (values.create or values.update):
+        return None
+    model = CHILD_MODELS[values.dataset]
+    record = None
+    if values.entity_id:
+        record = db.session.scalar(select(model).where(model.uuid == values.entity_id))
+        if record is not None and record.case_id != case.id:
+            outcome.problems.append(
+                Problem(values.dataset.value, values.path, "This record belongs to another case.")
+            )
+            return None
+    if record is None:
+        if not values.create:
+            outcome.problems.append(
+                Problem(values.dataset.value, values.path, "The record to update is not known.")
+            )
+            return None
+        record = model(case_id=case.id)
+        if values.entity_id:
+            record.uuid = values.entity_id
+        if model is Episode:
+            record.person_id = case.person_id
+        db.session.add(record)
+    known = CHILD_FIELDS[values.dataset]
+    changed = {}
+    for name, value in values.values.items():
+        spec = known[name]
+        old = getattr(record, spec.attribute)
+        new = _stored(spec, value)
+        if old != new:
+            setattr(record, spec.attribute, new)
+            changed[name] = value
+    db.session.flush()
+    return {"dataset": values.dataset.value, "uuid": record.uuid, "fields": changed}
