@@ -45,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 
 # Bump on every change to any form (YYYYMMDDnn). Designers editing an .xlsx by
 # hand must bump the version on its settings sheet too.
-VERSION = "2026112801"
+VERSION = "2026112802"
 
 EN = "English (en)"
 FR = "French (fr)"
@@ -656,19 +656,13 @@ def follow_up_consent_rows():
         ("today", "today"),
         ("begin_group", "consent", "Case and consent", "Dossier et consentement",
          {"appearance": "field-list"}),
-        # To be replaced by a select from the case entity list.
-        ("text", "case_id", "Case reference", "Référence du dossier",
-         {"required": True,
-          "hint": ("The case reference shown at the end of the screening form "
-                   "(36 characters, e.g. 3f2a9c1b-7d4e-4c1a-9b2e-0a1b2c3d4e5f).",
-                   "La référence affichée à la fin du formulaire de détection "
-                   "(36 caractères, p. ex. 3f2a9c1b-7d4e-4c1a-9b2e-0a1b2c3d4e5f)."),
-          "constraint": (
-              "regex(., '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}"
-              "-[0-9a-fA-F]{12}$')",
-              "Enter the full case reference exactly as shown on the screening form.",
-              "Saisissez la référence complète du dossier, exactement telle qu'elle "
-              "figure sur le formulaire de détection.")}),
+        # The case list reaches phones as an entity list (cases.csv), mission-filtered.
+        ("select_one_from_file cases.csv", "case_id", "Case", "Dossier",
+         {"required": True, "appearance": "autocomplete",
+          "hint": ("Type the first characters of the case reference shown at the end of "
+                   "the screening form (e.g. CB-3f2a9c1b).",
+                   "Tapez les premiers caractères de la référence affichée à la fin du "
+                   "formulaire de détection (p. ex. CB-3f2a9c1b).")}),
         ("select_one boolean", "con_consent",
          "Does the person still consent to the recording and storage of their personal data?",
          "La personne consent-elle toujours à l'enregistrement et à la conservation de ses "
@@ -1238,14 +1232,129 @@ REINTEGRATION = follow_up_consent_rows() + [
     ("end_group",),
 ] + case_rows()
 
+# --------------------------------------------------------------------------------------
+# From form to case: `save_to` (question -> case-schema field, HTCDS names) and the
+# `entities` sheet (one entity list per kind of case record). See server/cases/fields.py.
+# --------------------------------------------------------------------------------------
+
+SCREENING_SAVE_TO = {
+    "cas_case_id": "cases#cas_Reference",
+    "con_consent": "cases#con_Consent",
+    "cb_consent_share": "cases#con_Sharing",
+    "cb_consent_research": "cases#con_Research",
+    "prs_firstname": "cases#prs_FirstName",
+    "prs_middlename": "cases#prs_MiddleName",
+    "prs_secondname": "cases#prs_SecondName",
+    "prs_gender": "cases#prs_Gender",
+    "prs_birthdate": "cases#prs_Birthdate",
+    "cb_age_estimate": "cases#prs_AgeEstimate",
+    "prs_citizenship": "cases#prs_Citizenship",
+    "prs_identitynumber": "cases#prs_IdentityNumber",
+    "prs_primarylanguage": "cases#prs_PrimaryLanguage",
+    "prs_secondarylanguage": "cases#prs_SecondaryLanguage",
+    "prs_maritalstatus": "cases#prs_MaritalStatus",
+    "prs_numberofchildren": "cases#prs_NumberOfChildren",
+    "prs_highestlevelofeducation": "cases#prs_HighestLevelOfEducation",
+    "prs_mobilephone": "cases#prs_MobilePhone",
+    "prs_homephone": "cases#prs_HomePhone",
+    "prs_email": "cases#prs_Email",
+    "prs_mailingstreet": "cases#prs_MailingStreet",
+    "prs_mailingcity": "cases#prs_MailingCity",
+    "prs_mailingstate": "cases#prs_MailingState",
+    "prs_mailingpostalcode": "cases#prs_MailingPostalCode",
+    "prs_mailingcountry": "cases#prs_MailingCountry",
+    "vic_traffickingstatus": "cases#vic_TraffickingStatus",
+    "vic_traffickingstatusdecisionmakingorg": "cases#vic_TraffickingStatusDecisionMakingOrg",
+    "vic_agewhentrafficked": "cases#vic_AgeWhenTrafficked",
+    "vic_relationshiptotrafficker": "cases#vic_RelationshipToTrafficker",
+    "vic_methodofrecruitment": "cases#vic_MethodOfRecruitment",
+    "vic_recruitmentwebsitesandapps": "cases#vic_RecruitmentWebsitesAndApps",
+    "vic_locationofrecruitment": "cases#vic_LocationOfRecruitment",
+    "vic_typeofexploitation": "cases#vic_TypeOfExploitation",
+    "vic_forcedlabourindustry": "cases#vic_ForcedLabourIndustry",
+    "vic_typeofsexexploitation": "cases#vic_TypeOfSexExploitation",
+    "vic_exploitationwebsitesandapps": "cases#vic_ExploitationWebsitesAndApps",
+    "vic_locationofexploitation": "cases#vic_LocationOfExploitation",
+    "vic_methodsofcontrol": "cases#vic_MethodsOfControl",
+    "cas_status": "cases#cas_Status",
+    "cas_reasonforcaseclosure": "cases#cas_ReasonForCaseClosure",
+    "cas_referringorganisation": "cases#cas_ReferringOrganisation",
+    "cas_incomingreferraldate": "cases#cas_IncomingReferralDate",
+    "cas_referringprimarycaseworker": "cases#cas_ReferringPrimaryCaseWorker",
+    "cas_reasonforincomingreferral": "cases#cas_ReasonForIncomingReferral",
+    "cas_incomingreferraldetails": "cases#cas_IncomingReferralDetails",
+    "cas_referredorganisation": "cases#cas_ReferredOrganisation",
+    "cas_referredprimarycaseworker": "cases#cas_ReferredPrimaryCaseWorker",
+    "cas_reasonforoutgoingreferral": "cases#cas_ReasonForOutgoingReferral",
+    "cas_outgoingreferraldate": "cases#cas_OutgoingReferralDate",
+    "cas_outgoingreferraldetails": "cases#cas_OutgoingReferralDetails",
+    "hte_type": "movement_events#hte_Type",
+    "hte_date": "movement_events#hte_Date",
+    "hte_country": "movement_events#hte_Country",
+    "hte_state": "movement_events#hte_State",
+    "hte_city": "movement_events#hte_City",
+    "hte_street": "movement_events#hte_Street",
+    "hte_postalcode": "movement_events#hte_PostalCode",
+    "hte_description": "movement_events#hte_Description",
+    "per_roleinprocess": "perpetrators#per_RoleInProcess",
+    "cb_per_gender": "perpetrators#per_Gender",
+    "cb_per_citizenship": "perpetrators#per_Citizenship",
+    "per_organisation": "perpetrators#per_Organisation",
+    "per_roledetails": "perpetrators#per_RoleDetails",
+    "spl_type": "support_plans#spl_Type",
+    "spl_objectives": "support_plans#spl_Objectives",
+    "spl_actionplan": "support_plans#spl_ActionPlan",
+    "spl_plannedenddate": "support_plans#spl_PlannedEndDate",
+}
+# The case list shows only the reference: the least that lets an interviewer pick a case.
+SCREENING_ENTITIES = [
+    {"list_name": "cases", "label": "concat('CB-', substr(${cas_case_id}, 0, 8))",
+     "create_if": CONSENTED},
+    {"list_name": "movement_events", "label": "${hte_type}"},
+    {"list_name": "perpetrators", "label": "${per_roleinprocess}"},
+    {"list_name": "support_plans", "label": "${spl_type}"},
+]
+FOLLOW_UP_SAVE_TO = {
+    "con_consent": "cases#con_Consent",
+    "cb_consent_share": "cases#con_Sharing",
+    "cas_status": "cases#cas_Status",
+    "cas_reasonforcaseclosure": "cases#cas_ReasonForCaseClosure",
+    "cb_follow_up_date": "cases#cas_FollowUpDate",
+    "cco_casecomment": "cases#cco_CaseComment",
+}
+ASSISTANCE_SAVE_TO = FOLLOW_UP_SAVE_TO | {
+    "cb_assistance_date": "assistance#spl_AssistanceDate",
+    "cb_assistance_types": "assistance#spl_AssistanceTypes",
+    "org_name": "assistance#org_Name",
+    "org_type": "assistance#org_Type",
+    "spl_type": "support_plans#spl_Type",
+    "spl_actualenddate": "support_plans#spl_ActualEndDate",
+}
+REINTEGRATION_SAVE_TO = FOLLOW_UP_SAVE_TO | {
+    "cb_reintegration_status": "cases#cas_ReintegrationStatus",
+    "cb_retrafficking_risk": "cases#cas_RetraffickingRisk",
+}
+FOLLOW_UP_CASE = {"list_name": "cases", "label": "", "entity_id": "${case_id}"}
+ASSISTANCE_ENTITIES = [
+    FOLLOW_UP_CASE,
+    {"list_name": "assistance", "label": "${org_name}"},
+    {"list_name": "support_plans", "label": "${spl_type}"},
+]
+# Reintegration assistance types stay on the submission: pyxform allows one entity per
+# group, and that group also updates the case.
+REINTEGRATION_ENTITIES = [FOLLOW_UP_CASE]
+
 FORMS = [
-    # (file name, form_id, form_title, instance_name, rows)
+    # (file name, form_id, form_title, instance_name, rows, save_to, entities)
     ("screening.xlsx", "cb_screening", "Victim screening and registration",
-     "concat('Screening ', ${today}, ' ', ${cas_case_id})", SCREENING),
+     "concat('Screening ', ${today}, ' ', ${cas_case_id})", SCREENING,
+     SCREENING_SAVE_TO, SCREENING_ENTITIES),
     ("assistance.xlsx", "cb_assistance", "Assistance follow-up",
-     "concat('Assistance ', ${today}, ' ', ${case_id})", ASSISTANCE),
+     "concat('Assistance ', ${today}, ' ', ${case_id})", ASSISTANCE,
+     ASSISTANCE_SAVE_TO, ASSISTANCE_ENTITIES),
     ("reintegration.xlsx", "cb_reintegration", "Return and reintegration follow-up",
-     "concat('Reintegration ', ${today}, ' ', ${case_id})", REINTEGRATION),
+     "concat('Reintegration ', ${today}, ' ', ${case_id})", REINTEGRATION,
+     REINTEGRATION_SAVE_TO, REINTEGRATION_ENTITIES),
 ]
 
 # fmt: on
@@ -1272,7 +1381,9 @@ SURVEY_COLUMNS = [
     "calculation",
     "default",
     "repeat_count",
+    "save_to",
 ]
+ENTITIES_COLUMNS = ["list_name", "label", "create_if", "entity_id"]
 CHOICES_COLUMNS = ["list_name", "name", f"label::{EN}", f"label::{FR}"]
 SETTINGS_COLUMNS = ["form_title", "form_id", "version", "default_language", "instance_name"]
 # Column widths for people editing the .xlsx by hand, by column name without language.
@@ -1286,6 +1397,7 @@ COLUMN_WIDTHS = {
     "constraint_message": 30,
     "calculation": 40,
     "list_name": 26,
+    "save_to": 40,
     "form_title": 36,
     "instance_name": 60,
 }
@@ -1358,8 +1470,15 @@ def deterministic_xlsx(wb, stamp):
     return out.getvalue()
 
 
-def build(filename, form_id, title, instance_name, rows):
+def build(filename, form_id, title, instance_name, rows, save_to, entities):
     records = [survey_record(row) for row in rows]
+    names = {rec["name"] for rec in records}
+    unknown = set(save_to) - names
+    if unknown:
+        raise ValueError(f"{filename}: save_to for unknown question(s) {sorted(unknown)}")
+    for rec in records:
+        if rec["name"] in save_to:
+            rec["save_to"] = save_to[rec["name"]]
     list_names = used_choice_lists(records)
     missing = [name for name in list_names if name not in CHOICES]
     if missing:
@@ -1385,6 +1504,7 @@ def build(filename, form_id, title, instance_name, rows):
     write_sheet(wb.active, SURVEY_COLUMNS, records)
     write_sheet(wb.create_sheet("choices"), CHOICES_COLUMNS, choice_records)
     write_sheet(wb.create_sheet("settings"), SETTINGS_COLUMNS, [settings])
+    write_sheet(wb.create_sheet("entities"), ENTITIES_COLUMNS, entities)
 
     path = HERE / filename
     path.write_bytes(deterministic_xlsx(wb, stamp))

@@ -103,6 +103,11 @@ def read_mapping(root: etree._Element, workbook=None) -> tuple[dict | None, list
     instance_root = primary_instance_root(root)
     entities = _entities(instance_root)
     questions = _questions(root)
+    repeats = {
+        element.get("nodeset")
+        for element in root.iter(f"{{{NS['xf']}}}repeat", "repeat")
+        if element.get("nodeset")
+    }
     if not entities and not questions:
         return None, []
     locate = _Locator(workbook)
@@ -131,7 +136,7 @@ def read_mapping(root: etree._Element, workbook=None) -> tuple[dict | None, list
                     )
                 )
             continue
-        in_repeat = container != _path(instance_root)
+        in_repeat = any(container == r or container.startswith(r + "/") for r in repeats)
         if dataset == Record.CASES and in_repeat:
             problems.append(
                 locate.entity(
