@@ -58,7 +58,7 @@ class AttachmentSchema(Schema):
     type = fields.String()
     exists = fields.Function(lambda a: a.blob_id is not None)
     blobExists = fields.Function(lambda a: a.blob_id is not None)
-    datasetExists = fields.Constant(False)
+    datasetExists = fields.Function(lambda a: a.dataset is not None)
     hash = fields.Function(lambda a: a.blob.md5 if a.blob is not None else None)
     updatedAt = fields.Function(lambda a: iso(a.updated_at))
 

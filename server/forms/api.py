@@ -242,13 +242,11 @@ def list_draft_attachments(project_id: int, xml_form_id: str):
 
 
 def _attachment_response(form_def: FormDef | None, name: str) -> Response:
-    attachment = (
-        next((a for a in form_def.attachments if a.name == name), None) if form_def else None
-    )
-    if attachment is None or attachment.blob is None:
+    media = ops.media_file(form_def, name) if form_def else None
+    if media is None:
         return _not_found()
-    response = Response(attachment.blob.content, content_type=attachment.blob.content_type)
-    response.set_etag(attachment.blob.md5)
+    response = Response(media.content, content_type=media.content_type)
+    response.set_etag(media.md5)
     return response.make_conditional(request)
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.blobs.models import Blob
+from server.cases.entity_list import dataset_for
 from server.extensions import db
 
 
@@ -138,7 +139,7 @@ class FormDef(db.Model):
 
     @property
     def missing_attachments(self) -> list[FormAttachment]:
-        return [a for a in self.attachments if a.blob_id is None]
+        return [a for a in self.attachments if a.blob_id is None and a.dataset is None]
 
 
 ATTACHMENT_TYPES = ("image", "audio", "video", "file")
@@ -164,3 +165,8 @@ class FormAttachment(db.Model):
 
     form_def: Mapped[FormDef] = relationship(back_populates="attachments")
     blob: Mapped[Blob | None] = relationship()
+
+    @property
+    def dataset(self) -> str | None:
+        """The entity list served in this file's place (as Central links `<dataset>.csv`)."""
+        return dataset_for(self.name) if self.type == "file" else None

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from server.auth.models import User
 from server.blobs.models import store_blob
+from server.cases import entity_list
 from server.cases.mapping import MappingProblems, read_mapping
 from server.extensions import db
 from server.forms import odk_validate
@@ -36,6 +37,7 @@ from server.forms.xlsform import (
     locate_in_xform_names,
     xlsform_to_xform,
 )
+from server.projects.keys import with_project_key
 from server.projects.models import Project
 
 XML_SUFFIXES = (".xml",)
@@ -197,7 +199,8 @@ def get_form(project: Project, xml_form_id: str) -> Form:
 
 
 def _new_def(form: Form, prepared: PreparedForm, user: User | None) -> FormDef:
-    served = prepared.xml.encode("utf-8")
+    xml, public_key = with_project_key(form.project_id, prepared.xml, prepared.info.public_key)
+    served = xml.encode("utf-8")
     source = prepared.source
     suffix = PurePath(source.filename).suffix.lower()
     blob = store_blob(
@@ -208,10 +211,10 @@ def _new_def(form: Form, prepared: PreparedForm, user: User | None) -> FormDef:
     form_def = FormDef(
         version=prepared.info.version,
         title=prepared.info.title,
-        xml=prepared.xml,
+        xml=xml,
         xml_md5=hashlib.md5(served).hexdigest(),  # noqa: S324 - OpenRosa's checksum
         xml_sha256=hashlib.sha256(served).hexdigest(),
-        public_key=prepared.info.public_key,
+        public_key=public_key,
         source_blob=blob,
         source_filename=PurePath(source.filename).name,
         warnings=[p.as_dict() for p in prepared.warnings],
@@ -337,16 +340,23 @@ def publish_form(
     form = find_form(project, prepared.info.form_id)
     if form is None:
         return create_form(project, prepared, publish=not draft, user=user, media=media)
-    served_sha = hashlib.sha256(prepared.xml.encode("utf-8")).hexdigest()
+    # As uploaded, or as served once the project's managed key is in (server.projects.keys).
+    served_shas = {
+        hashlib.sha256(xml.encode("utf-8")).hexdigest()
+        for xml in (
+            prepared.xml,
+            with_project_key(project.id, prepared.xml, prepared.info.public_key)[0],
+        )
+    }
     for published in form.published_defs:
         if published.version != prepared.info.version:
             continue
-        if published.xml_sha256 == served_sha and published is form.current_def:
+        if published.xml_sha256 in served_shas and published is form.current_def:
             for upload in media:
                 attach_media(published, upload)
             db.session.flush()
             return PublishResult(form, published, created=False, changed=bool(media))
-        if published.xml_sha256 == served_sha:
+        if published.xml_sha256 in served_shas:
             raise FormConflict(
                 f"Version '{published.version}' of form '{form.xml_form_id}' is an older "
                 "published version; give this upload a new version to publish it again."
@@ -378,6 +388,26 @@ def attach_media(form_def: FormDef, upload: Upload) -> FormAttachment:
     attachment.blob = store_blob(upload.content, upload.content_type or _guess_type(name))
     attachment.updated_at = datetime.now(UTC).replace(tzinfo=None)
     return attachment
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    content: bytes
+    content_type: str
+    md5: str
+
+
+def media_file(form_def: FormDef, name: str) -> MediaFile | None:
+    """The bytes phones get for a form's media file: uploaded, or an entity list."""
+    attachment = next((a for a in form_def.attachments if a.name == name), None)
+    if attachment is None:
+        return None
+    if attachment.dataset is not None:
+        listed = entity_list.case_list(form_def.form.project_id)
+        return MediaFile(listed.content, "text/csv; charset=utf-8", listed.md5)
+    if attachment.blob is None:
+        return None
+    return MediaFile(attachment.blob.content, attachment.blob.content_type, attachment.blob.md5)
 
 
 def _guess_type(name: str) -> str:

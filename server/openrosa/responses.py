@@ -73,13 +73,29 @@ class ManifestEntry:
     filename: str
     md5: str
     download_url: str
+    #: For an entity list: where phones ask which of their entities were deleted.
+    integrity_url: str | None = None
 
 
 def manifest(entries: Iterable[ManifestEntry]) -> Response:
     root = etree.Element("manifest", nsmap={None: MANIFEST_NS})
     for entry in entries:
         media = etree.SubElement(root, "mediaFile")
+        if entry.integrity_url:
+            media.set("type", "entityList")
         etree.SubElement(media, "filename").text = entry.filename
         etree.SubElement(media, "hash").text = f"md5:{entry.md5}"
         etree.SubElement(media, "downloadUrl").text = entry.download_url
+        if entry.integrity_url:
+            etree.SubElement(media, "integrityUrl").text = entry.integrity_url
+    return Response(_xml(root), content_type=XML_CONTENT_TYPE, headers=openrosa_headers())
+
+
+def entity_integrity(states: Iterable[tuple[str, bool]]) -> Response:
+    """Which of a phone's entities are deleted, as ODK Central answers its integrity URL."""
+    root = etree.Element("data")
+    entities = etree.SubElement(root, "entities")
+    for uuid, deleted in states:
+        entity = etree.SubElement(entities, "entity", id=uuid)
+        etree.SubElement(entity, "deleted").text = "true" if deleted else "false"
     return Response(_xml(root), content_type=XML_CONTENT_TYPE, headers=openrosa_headers())

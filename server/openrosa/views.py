@@ -16,8 +16,10 @@ from sqlalchemy.orm import selectinload
 
 from server.appusers.models import AppUser, AppUserForm
 from server.appusers.operations import app_user_for_token
+from server.cases import entity_list
 from server.extensions import db
 from server.forms.models import EMPTY_VERSION_IN_URL, Form, FormDef, FormState
+from server.forms.operations import media_file
 from server.openrosa import responses
 from server.openrosa.auth import collector_required
 from server.projects.operations import visible_projects
@@ -62,6 +64,11 @@ class Scope:
     def form_for_submission(self, xml_form_id: str) -> Form | None:
         """Receiving needs one version, which it looks up itself: skip loading them all."""
         return next(iter(self.forms(xml_form_id, with_versions=False)), None)
+
+    def dataset_url(self, project_id: int, dataset: str) -> str:
+        base = request.host_url.rstrip("/")
+        prefix = self.prefix_for(project_id)
+        return f"{base}{prefix}/datasets/{quote(dataset, safe='')}/integrity"
 
     def url(self, form: Form, tail: str) -> str:
         base = request.host_url.rstrip("/")
@@ -138,27 +145,42 @@ def _xml(form_def: FormDef | None) -> Response:
 
 def _manifest(scope: Scope, xml_form_id: str) -> Response:
     form = _downloadable(scope, xml_form_id)
-    entries = [
-        responses.ManifestEntry(
-            filename=a.name,
-            md5=a.blob.md5,
-            download_url=scope.url(form, f"/attachments/{quote(a.name, safe='')}"),
-        )
-        for a in form.current_def.attachments
-        if a.blob is not None
-    ]
+    entries = []
+    for attachment in form.current_def.attachments:
+        download_url = scope.url(form, f"/attachments/{quote(attachment.name, safe='')}")
+        if attachment.dataset is not None:
+            entries.append(
+                responses.ManifestEntry(
+                    filename=attachment.name,
+                    md5=entity_list.case_list(form.project_id).md5,
+                    download_url=download_url,
+                    integrity_url=scope.dataset_url(form.project_id, attachment.dataset),
+                )
+            )
+        elif attachment.blob is not None:
+            entries.append(
+                responses.ManifestEntry(attachment.name, attachment.blob.md5, download_url)
+            )
     return responses.manifest(entries)
 
 
 def _media(scope: Scope, xml_form_id: str, name: str) -> Response:
     form = _downloadable(scope, xml_form_id)
-    attachment = next((a for a in form.current_def.attachments if a.name == name), None)
-    if attachment is None or attachment.blob is None:
+    media = media_file(form.current_def, name)
+    if media is None:
         abort(404)
-    response = Response(attachment.blob.content, content_type=attachment.blob.content_type)
+    response = Response(media.content, content_type=media.content_type)
     response.headers.update(responses.openrosa_headers())
-    response.set_etag(attachment.blob.md5)
+    response.set_etag(media.md5)
     return response.make_conditional(request)
+
+
+def _integrity(scope: Scope, dataset: str) -> Response:
+    """Which entities of the list a phone holds are gone (Collect asks before using it)."""
+    if dataset not in entity_list.ENTITY_LISTS.values() or len(scope.project_ids) != 1:
+        abort(404)
+    ids = request.args.get("id", "").split(",")
+    return responses.entity_integrity(entity_list.deleted_states(scope.project_ids[0], ids))
 
 
 # ---- submissions -------------------------------------------------------------------------
@@ -257,6 +279,17 @@ def project_submission(project_id: int):
 @collector_required
 def project_manifest(project_id: int, xml_form_id: str):
     return _with_scope(_manifest, project_id, None, xml_form_id)
+
+
+@openrosa.get("/v1/projects/<int:project_id>/datasets/<dataset>/integrity")
+@collector_required
+def project_integrity(project_id: int, dataset: str):
+    return _with_scope(_integrity, project_id, None, dataset)
+
+
+@openrosa.get("/v1/key/<token>/projects/<int:project_id>/datasets/<dataset>/integrity")
+def key_integrity(token: str, project_id: int, dataset: str):
+    return _with_scope(_integrity, project_id, token, dataset)
 
 
 @openrosa.get("/v1/key/<token>/projects/<int:project_id>/formList")
