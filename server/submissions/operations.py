@@ -315,27 +315,68 @@ def enqueue(submission: Submission) -> bool:
 
 
 def reconcile(limit: int = 1000) -> int:
-    """Re-enqueue what the queue lost: 'received' rows and 'queued' rows with no job."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
+    """Re-enqueue what the queue lost: 'received' rows, and 'queued' rows whose job is gone,
+    failed without saying so, or was running in a worker that died (SIGKILL, power cut).
 
-    from server.extensions import redis_connection
-
+    Re-running is safe: a submission changes its case once (process_submission).
+    """
     enqueued = 0
-    received = db.session.scalars(
+    waiting = db.session.scalars(
         select(Submission)
         .where(Submission.state.in_([SubmissionState.RECEIVED, SubmissionState.QUEUED]))
         .order_by(Submission.id)
         .limit(limit)
     )
-    for submission in received:
-        if submission.state == SubmissionState.QUEUED and submission.job_id:
-            try:
-                Job.fetch(submission.job_id, connection=redis_connection())
-                continue
-            except NoSuchJobError:
-                pass
+    for submission in waiting:
+        if submission.state == SubmissionState.QUEUED and not _job_lost(submission.job_id):
+            continue
         if enqueue(submission):
             enqueued += 1
     db.session.commit()
     return enqueued
+
+
+def _job_lost(job_id: str | None) -> bool:
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    from server.extensions import redis_connection
+
+    if not job_id:
+        return True
+    try:
+        job = Job.fetch(job_id, connection=redis_connection())
+    except NoSuchJobError:
+        return True
+    status = job.get_status(refresh=False)
+    if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        return False
+    if status == JobStatus.STARTED:
+        return not _worker_alive(job.worker_name)
+    return True  # finished, failed, stopped or canceled while the row still says 'queued'
+
+
+def _worker_alive(name: str | None) -> bool:
+    """Is the worker running? RQ forgets a dead worker only minutes later; on this host we
+    can ask the operating system about its process at once."""
+    import os
+    import socket
+
+    from rq import Worker
+
+    from server.extensions import redis_connection
+
+    if not name:
+        return False
+    worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, redis_connection())
+    if worker is None:
+        return False
+    if worker.hostname != socket.gethostname() or not worker.pid:
+        return True  # another machine's worker: trust RQ's own expiry
+    try:
+        os.kill(worker.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

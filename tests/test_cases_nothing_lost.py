@@ -1,0 +1,143 @@
+"""Nothing lost, shown with real processes: a worker killed mid-job, a flushed Redis.
+
+The worker is a real `casebridge worker` process on the test database and Redis. To kill
+it mid-job, the test holds a write lock the job needs (SQLite: BEGIN IMMEDIATE;
+PostgreSQL: an EXCLUSIVE lock on the cases table), waits until the job has started and is
+blocked inside its transaction, then sends SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from rq.job import Job, JobStatus
+from sqlalchemy import func, select, text
+
+from server.cases.models import Case, CaseVersion
+from server.extensions import db
+from server.submissions.models import Submission
+from tests.cases_support import SCREENING_MD, post, screening_xml
+from tests.factories import app_user_with_forms
+
+BIN = Path(sys.executable).parent
+
+
+def worker_env(app) -> dict:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CASEBRIDGE_") and k not in ("DATABASE_URL", "REDIS_URL")
+    }
+    env.update(
+        CASEBRIDGE_INSTANCE_PATH=app.instance_path,
+        DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+        REDIS_URL=app.config["REDIS_URL"],
+    )
+    return env
+
+
+def start_worker(app, log: Path, *args: str) -> subprocess.Popen:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(BIN / "casebridge"), "worker", *args],
+            env=worker_env(app),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def run_worker_burst(app, log: Path) -> str:
+    worker = start_worker(app, log, "--burst")
+    assert worker.wait(120) == 0, log.read_text()
+    return log.read_text()
+
+
+def wait_until(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def count(model) -> int:
+    db.session.rollback()
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+@pytest.fixture
+def screening(app, make, client):
+    """One screening, received and queued; returns (submission id, job id, case uuid)."""
+    project = make.project()
+    make.form(SCREENING_MD, project=project)
+    _, token = app_user_with_forms(project)
+    xml, instance_id, case_uuid = screening_xml()
+    assert post(client, project.id, token, xml).status_code == 201
+    row = db.session.scalar(select(Submission).where(Submission.instance_id == instance_id))
+    assert row.state == "queued"
+    return row.id, row.job_id, case_uuid
+
+
+def hold_write_lock(connection) -> None:
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.begin()
+        connection.execute(text("LOCK TABLE cases IN EXCLUSIVE MODE"))
+
+
+def test_a_worker_killed_mid_job_makes_the_case_exactly_once_after_restart(
+    app, app_context, screening, tmp_path
+):
+    submission_id, job_id, case_uuid = screening
+    redis = Redis.from_url(app.config["REDIS_URL"])
+    locker = db.engine.connect()
+    if locker.dialect.name == "sqlite":
+        locker = locker.execution_options(isolation_level="AUTOCOMMIT")
+    hold_write_lock(locker)
+    worker = start_worker(app, tmp_path / "killed.log")
+    try:
+        wait_until(
+            lambda: Job.fetch(job_id, connection=redis).get_status() == JobStatus.STARTED,
+            60,
+            "the worker to start the job",
+        )
+        time.sleep(1.0)  # inside the job, waiting for the lock the test holds
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+        locker.rollback() if locker.in_transaction() else locker.exec_driver_sql("ROLLBACK")
+        locker.close()
+
+    assert count(Case) == 0, "the killed job's transaction left nothing behind"
+    assert db.session.get(Submission, submission_id).state == "queued"
+
+    output = run_worker_burst(app, tmp_path / "restarted.log")
+    assert "Re-enqueued 1 submission" in output
+    db.session.expire_all()
+    assert count(Case) == 1 and count(CaseVersion) == 1
+    assert db.session.get(Submission, submission_id).state == "normalized"
+    assert db.session.scalar(select(Case.uuid)) == case_uuid
+
+
+def test_a_flushed_redis_loses_nothing_the_reconciler_requeues_it(
+    app, app_context, screening, tmp_path
+):
+    submission_id, _, case_uuid = screening
+    Redis.from_url(app.config["REDIS_URL"]).flushdb()  # restarted without persistence
+    output = run_worker_burst(app, tmp_path / "worker.log")
+    assert "Re-enqueued 1 submission" in output
+    db.session.expire_all()
+    assert db.session.get(Submission, submission_id).state == "normalized"
+    assert db.session.scalar(select(Case.uuid)) == case_uuid and count(Case) == 1
