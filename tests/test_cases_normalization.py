@@ -18,7 +18,7 @@ from tests.cases_support import (
     post,
     screening_xml,
 )
-from tests.factories import app_user_with_forms, counts, simple_form_md
+from tests.factories import PASSWORD, app_user_with_forms, counts, simple_form_md
 
 
 @pytest.fixture
@@ -114,6 +114,27 @@ def test_invalid_values_are_flagged_and_the_valid_rest_is_applied(
     case = case_by_uuid(case_uuid)
     assert case.person.first_name == "Sokha" and case.person.gender is None
     assert case.person.number_of_children is None and len(case.movement_events) == 2
+
+
+def test_an_admin_sees_what_could_not_be_applied(phone, make, client, runner):
+    project_id, token = phone
+    xml, instance_id, _ = screening_xml(children="many")
+    post(client, project_id, token, xml)
+    drain(runner)
+    admin = make.user(role="admin")
+    session = client.post("/v1/sessions", json={"email": admin.name, "password": PASSWORD})
+    response = client.get(
+        f"/v1/projects/{project_id}/forms/mini_screening/submissions/{instance_id}",
+        headers={"Authorization": f"Bearer {session.json['token']}"},
+    )
+    assert response.status_code == 200
+    assert response.json["state"] == "needs_review" and response.json["caseId"] is not None
+    [problem] = response.json["problems"]
+    assert problem == {
+        "field": "prs_NumberOfChildren",
+        "path": "/data/children",
+        "message": "'many' is not a number.",
+    }
 
 
 def test_no_consent_makes_no_case(phone, client, runner, app_context):

@@ -45,6 +45,10 @@ def _dump(s: Submission) -> dict:
         "state": s.state,
         "encrypted": s.encrypted,
         "missingAttachments": s.missing_attachments,
+        # What normalization could not apply (field, path, message), and a job's error.
+        "problems": s.problems,
+        "error": s.problem,
+        "caseId": s.case_id,
     }
 
 
