@@ -43,6 +43,8 @@ class DefaultConfig:
     TRUST_PROXY = False
     #: The mission (country office) this deployment serves; it owns the cases made here.
     MISSION_CODE = "LOCAL"
+    #: Longest wait for a database lock (SQLite busy timeout, PostgreSQL lock_timeout).
+    DATABASE_LOCK_TIMEOUT_MS = 30_000
     #: Seconds between retries of a failed normalization job; then it stays 'failed'.
     JOB_RETRY_INTERVALS = [10, 60, 300]
     SESSION_COOKIE_HTTPONLY = True

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 from flask import Flask
-from sqlalchemy import event
 
 from config import default_sqlite_uri, load_config
 from server.redis_local import default_data_dir, socket_url
@@ -32,12 +31,11 @@ def create_app(config: str | None = None, overrides: dict | None = None) -> Flas
         app.config["REDIS_URL"] = socket_url(default_data_dir(app.instance_path) / "redis.sock")
 
     from server import models  # noqa: F401 - every model registered before migrations look
-    from server.extensions import csrf, db, migrate, sqlite_pragmas
+    from server.extensions import csrf, database_session_settings, db, migrate
 
     db.init_app(app)
     with app.app_context():
-        if db.engine.dialect.name == "sqlite":
-            event.listen(db.engine, "connect", sqlite_pragmas)
+        database_session_settings(db.engine, app.config["DATABASE_LOCK_TIMEOUT_MS"])
     migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
     csrf.init_app(app)
 

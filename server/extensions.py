@@ -8,7 +8,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from redis import Redis
 from rq import Queue
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
 from sqlalchemy.orm import DeclarativeBase
 
 #: Stable constraint names, so Alembic migrations read the same on SQLite and PostgreSQL.
@@ -33,18 +33,36 @@ csrf = CSRFProtect()
 QUEUE_NAMES = ("submissions", "default")
 
 
-def sqlite_pragmas(dbapi_connection, _record) -> None:
+def sqlite_pragmas(dbapi_connection, _record, lock_timeout_ms: int = 30_000) -> None:
     """SQLite as a server database: foreign keys on, WAL so readers never block the writer,
     a busy timeout instead of "database is locked", and full fsync (nothing accepted is lost)."""
     cursor = dbapi_connection.cursor()
     for pragma in (
         "PRAGMA foreign_keys=ON",
         "PRAGMA journal_mode=WAL",
-        "PRAGMA busy_timeout=30000",
+        f"PRAGMA busy_timeout={int(lock_timeout_ms)}",
         "PRAGMA synchronous=FULL",
     ):
         cursor.execute(pragma)
     cursor.close()
+
+
+def database_session_settings(engine, lock_timeout_ms: int) -> None:
+    """Per-connection settings: SQLite pragmas, or PostgreSQL's lock_timeout. A bounded wait
+    for a lock turns a stuck job into an error the queue retries, instead of a hung worker."""
+    if engine.dialect.name == "sqlite":
+
+        def on_connect(dbapi_connection, record):
+            sqlite_pragmas(dbapi_connection, record, lock_timeout_ms)
+
+    else:
+
+        def on_connect(dbapi_connection, _record):
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+            dbapi_connection.commit()
+
+    event.listen(engine, "connect", on_connect)
 
 
 def redis_connection() -> Redis:

@@ -73,6 +73,11 @@ def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
+def state_of(submission_id: int) -> str:
+    db.session.rollback()  # a fresh read of what the worker committed
+    return db.session.get(Submission, submission_id).state
+
+
 @pytest.fixture
 def screening(app, make, client):
     """One screening, received and queued; returns (submission id, job id, case uuid)."""
@@ -141,3 +146,54 @@ def test_a_flushed_redis_loses_nothing_the_reconciler_requeues_it(
     db.session.expire_all()
     assert db.session.get(Submission, submission_id).state == "normalized"
     assert db.session.scalar(select(Case.uuid)) == case_uuid and count(Case) == 1
+
+
+def test_a_database_error_mid_job_is_retried_with_no_half_written_case(
+    app, app_context, make, client, tmp_path, monkeypatch
+):
+    """The job's write waits for a lock past its timeout (a real database error), rolls
+    back, and RQ retries it after the configured backoff, once the lock is gone."""
+    monkeypatch.setitem(app.config, "JOB_RETRY_INTERVALS", [1, 1])
+    project = make.project()
+    make.form(SCREENING_MD, project=project)
+    _, token = app_user_with_forms(project)
+    xml, instance_id, case_uuid = screening_xml()
+    assert post(client, project.id, token, xml).status_code == 201
+    row = db.session.scalar(select(Submission).where(Submission.instance_id == instance_id))
+    submission_id, job_id = row.id, row.job_id
+    redis = Redis.from_url(app.config["REDIS_URL"])
+
+    locker = db.engine.connect()
+    if locker.dialect.name == "sqlite":
+        locker = locker.execution_options(isolation_level="AUTOCOMMIT")
+    hold_write_lock(locker)
+    log = tmp_path / "worker.log"
+    env_timeout = {"CASEBRIDGE_DATABASE_LOCK_TIMEOUT_MS": "500"}
+    with log.open("ab") as out:
+        worker = subprocess.Popen(
+            [str(BIN / "casebridge"), "worker"],
+            env=worker_env(app) | env_timeout,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until(
+            lambda: Job.fetch(job_id, connection=redis).get_status() == JobStatus.SCHEDULED,
+            60,
+            "the first attempt to fail and a retry to be scheduled",
+        )
+        assert count(Case) == 0
+        locker.rollback() if locker.in_transaction() else locker.exec_driver_sql("ROLLBACK")
+        wait_until(
+            lambda: state_of(submission_id) == "normalized",
+            60,
+            "the retry to normalize the submission",
+        )
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(30)
+        locker.close()
+    assert "will retry" in log.read_text()
+    assert count(Case) == 1 and count(CaseVersion) == 1
+    assert db.session.scalar(select(Case.uuid)) == case_uuid
