@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 
 from redis.exceptions import RedisError
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from server import cache
 from server.extensions import db, queue, redis_connection
@@ -170,7 +170,7 @@ def receive(
             raise BadSubmission(f"The attachment name '{name[:80]}' is not a plain file name.")
     xml_sha256 = hashlib.sha256(xml).hexdigest()
 
-    existing = find_submission(form.id, identity.instance_id)
+    existing = _existing(form.id, identity.instance_id)
     if existing is not None:
         if existing.xml_sha256 != xml_sha256:
             raise SubmissionConflict(
@@ -198,25 +198,24 @@ def receive(
 
     saved = _save_files(files)  # before the INSERT: no write lock held during fsyncs
     key = SubmissionKey(form.id, identity.instance_id)
-    submission_id = db.session.execute(
-        insert(Submission.__table__).values(
-            form_id=form.id,
-            form_def_id=form_def.id,
-            instance_id=identity.instance_id,
-            deprecated_id=identity.deprecated_id,
-            root_instance_id=root_instance_id,
-            current=True,
-            xml=xml,
-            xml_sha256=xml_sha256,
-            xml_size=len(xml),
-            encrypted=identity.encrypted,
-            state=SubmissionState.QUEUED,
-            job_id=key.job_id,
-            device_id=submitter.device_id,
-            submitter_user_id=submitter.user_id,
-            submitter_app_user_id=submitter.app_user_id,
-        )
-    ).inserted_primary_key[0]
+    row = {
+        "form_id": form.id,
+        "form_def_id": form_def.id,
+        "instance_id": identity.instance_id,
+        "deprecated_id": identity.deprecated_id,
+        "root_instance_id": root_instance_id,
+        "current": True,
+        "xml": xml,
+        "xml_sha256": xml_sha256,
+        "xml_size": len(xml),
+        "encrypted": identity.encrypted,
+        "state": SubmissionState.QUEUED.value,
+        "job_id": key.job_id,
+        "device_id": submitter.device_id,
+        "submitter_user_id": submitter.user_id,
+        "submitter_app_user_id": submitter.app_user_id,
+    }
+    submission_id = db.session.execute(_INSERT_SUBMISSION, row).inserted_primary_key[0]
     named = set(identity.named_files)
     rows = [
         _attachment_row(submission_id, name, True, saved.get(name)) for name in identity.named_files
@@ -226,7 +225,7 @@ def receive(
         if name not in named
     ]
     if rows:
-        db.session.execute(insert(SubmissionAttachment.__table__), rows)
+        db.session.execute(_INSERT_ATTACHMENT, rows)
     missing = [name for name in identity.named_files if name not in saved]
     return Receipt(True, list(saved), missing, key)
 
@@ -262,6 +261,24 @@ def _attachment_row(submission_id: int, name: str, expected: bool, file: SavedFi
         "content_type": file.content_type if file else None,
         "received_at": file.received_at if file else None,
     }
+
+
+#: Statements built once: receiving runs them on every POST.
+_SUBMISSIONS = Submission.__table__
+_INSERT_SUBMISSION = insert(_SUBMISSIONS)
+_INSERT_ATTACHMENT = insert(SubmissionAttachment.__table__)
+_EXISTING_ID = select(_SUBMISSIONS.c.id).where(
+    _SUBMISSIONS.c.form_id == bindparam("form_id"),
+    _SUBMISSIONS.c.instance_id == bindparam("instance_id"),
+)
+
+
+def _existing(form_id: int, instance_id: str) -> Submission | None:
+    """The stored submission, loaded only when there is one (a retry: rare)."""
+    found = db.session.execute(
+        _EXISTING_ID, {"form_id": form_id, "instance_id": instance_id}
+    ).scalar()
+    return db.session.get(Submission, found) if found is not None else None
 
 
 def find_submission(form_id: int, instance_id: str) -> Submission | None:
