@@ -376,6 +376,9 @@ def push(key: SubmissionKey) -> bool:
                 key.form_id,
                 key.instance_id,
                 job_id=key.job_id,
+                # Not rq's default (the call with its arguments): no instanceID in the
+                # worker's log lines, and no repr() to build on every POST.
+                description=f"submission of form {key.form_id}",
                 pipeline=pipe,
             )
             pipe.execute()
