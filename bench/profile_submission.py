@@ -33,6 +33,11 @@ def main() -> int:
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--limit", type=int, default=40)
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="then profile the RQ worker (burst) on the jobs those submissions queued",
+    )
     args = parser.parse_args()
 
     instance = Path(tempfile.mkdtemp(prefix="casebridge-profile-"))
@@ -100,6 +105,8 @@ def main() -> int:
         )
         stats = pstats.Stats(profiler)
         stats.sort_stats(args.sort).print_stats(args.limit)
+        if args.worker:
+            profile_worker(app, args)
         with app.app_context():
             from server.extensions import db
 
@@ -109,6 +116,29 @@ def main() -> int:
         procs.stop_all()
         shutil.rmtree(instance, ignore_errors=True)
     return 0
+
+
+def profile_worker(app, args) -> None:
+    """`casebridge worker --burst` in-process: CPU per job, then the top functions."""
+    from server.extensions import QUEUE_NAMES, queue, redis_connection
+    from server.worker import CaseBridgeWorker
+
+    with app.app_context():
+        jobs = queue("submissions").count
+        worker = CaseBridgeWorker(
+            [queue(name) for name in QUEUE_NAMES], connection=redis_connection()
+        )
+        profiler = cProfile.Profile()
+        wall, cpu = time.perf_counter(), time.process_time()
+        profiler.enable()
+        worker.work(burst=True, logging_level="WARNING")
+        profiler.disable()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(
+        f"worker: {jobs} jobs, under cProfile: {wall / max(jobs, 1) * 1000:.2f} ms wall, "
+        f"{cpu / max(jobs, 1) * 1000:.2f} ms CPU per job"
+    )
+    pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.limit)
 
 
 if __name__ == "__main__":

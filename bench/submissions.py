@@ -436,6 +436,9 @@ def child_env(instance: Path, redis_url: str, database_url: str | None) -> dict:
         if not k.startswith("CASEBRIDGE_") and k not in ("DATABASE_URL", "REDIS_URL", "PORT")
     }
     env["PATH"] = str(VENV_BIN) + os.pathsep + env.get("PATH", "")
+    # This checkout's code, also for console scripts (`casebridge worker`): a venv shared
+    # between git worktrees has its editable install pointing at one of them only.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env["CASEBRIDGE_INSTANCE_PATH"] = str(instance)
     env["REDIS_URL"] = redis_url
     env["PYTHONUNBUFFERED"] = "1"

@@ -39,7 +39,7 @@ def create_app(config: str | None = None, overrides: dict | None = None) -> Flas
     migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
     csrf.init_app(app)
 
-    from server import errors, security
+    from server import cache, errors, security
     from server.api import api
     from server.appusers.api import app_users_api  # noqa: F401 - registers routes on api
     from server.cli import register_commands
@@ -48,6 +48,7 @@ def create_app(config: str | None = None, overrides: dict | None = None) -> Flas
     from server.pages import pages
 
     security.init_app(app)
+    cache.init_app(app)
     errors.init_app(app)
     app.register_blueprint(api)
     app.register_blueprint(openrosa)

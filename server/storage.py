@@ -38,10 +38,13 @@ class FileStorage:
 
     def save_stream(self, stream: BinaryIO, max_bytes: int | None = None) -> StoredFile:
         """Copy a stream in chunks; raise TooLarge past `max_bytes` (nothing is kept)."""
-        self.root.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
-        handle, temp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        try:
+            handle, temp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        except FileNotFoundError:  # directories are made when first missing, not each time
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle, temp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
         try:
             with os.fdopen(handle, "wb") as out:
                 while chunk := stream.read(CHUNK):
@@ -55,8 +58,11 @@ class FileStorage:
             sha256 = digest.hexdigest()
             key = f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
             final = self._path(key)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(temp_name, final)
+            try:
+                os.replace(temp_name, final)
+            except FileNotFoundError:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(temp_name, final)
             return StoredFile(key=key, sha256=sha256, size=size)
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)

@@ -263,6 +263,36 @@ def test_bad_or_revoked_token_is_403_not_401(client, app, phone):
     assert client.get(f"/v1/key/{phone.token}/projects/1/formList").status_code == 403
 
 
+def test_admin_changes_take_effect_on_the_next_request(client, app, phone):
+    """Tokens, forms and versions are remembered between requests (server.cache), yet a
+    revocation, a withdrawn form or a closed form applies at once, in every process."""
+    from server.appusers.models import AppUser, AppUserForm
+    from server.appusers.operations import revoke
+
+    url = f"/v1/key/{phone.token}/projects/1/submission"
+    assert phone(multipart(submission_xml("uuid:a1"))).status_code == 201  # remembered now
+    with app.app_context():
+        form = db.session.scalar(db.select(ops.Form).where(ops.Form.xml_form_id == "photos"))
+        form.state = "closed"
+        db.session.commit()
+    assert phone(multipart(submission_xml("uuid:a2"))).status_code == 409
+    with app.app_context():
+        db.session.scalar(db.select(ops.Form)).state = "open"
+        db.session.commit()
+    assert phone(multipart(submission_xml("uuid:a1"))).status_code == 201  # a retry
+    with app.app_context():
+        db.session.execute(db.delete(AppUserForm))  # a bulk delete counts as a change too
+        db.session.commit()
+    assert phone(multipart(submission_xml("uuid:a3"))).status_code == 404
+    assert client.head(url).status_code == 204
+    with app.app_context():
+        revoke(db.session.scalar(db.select(AppUser)))
+        db.session.commit()
+    assert client.head(url).status_code == 403
+    assert phone(multipart(submission_xml("uuid:a4"))).status_code == 403
+    assert [s.instance_id for s in _submissions(app)] == ["uuid:a1"]
+
+
 def test_database_down_is_503_so_the_phone_retries(app, tmp_path):
     from server import create_app
 
@@ -319,11 +349,11 @@ def test_two_copies_arriving_at_once_make_one_record(phone, app, monkeypatch):
     """The other copy is committed between our duplicate check and our commit."""
     from server.submissions import operations
 
-    original_store = operations._store_files
+    original_save = operations._save_files
     raced = []
 
-    def store_then_race(submission, files):
-        stored = original_store(submission, files)
+    def save_then_race(files):
+        saved = original_save(files)
         if not raced:
             raced.append(True)
             with app.app_context():  # another request, its own session, commits first
@@ -336,9 +366,9 @@ def test_two_copies_arriving_at_once_make_one_record(phone, app, monkeypatch):
                     submitter=operations.Submitter(),
                 )
                 db.session.commit()
-        return stored
+        return saved
 
-    monkeypatch.setattr(operations, "_store_files", store_then_race)
+    monkeypatch.setattr(operations, "_save_files", save_then_race)
     response = phone(multipart(submission_xml(), {"p.jpg": b"jpeg"}))
     assert response.status_code == 201
     assert "already received" in _message(response)

@@ -8,6 +8,7 @@ import io
 import json
 import secrets
 import zlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import segno
@@ -57,11 +58,23 @@ def token_of(app_user: AppUser) -> str | None:
         return None  # the SECRET_KEY changed: revoke and make a new app user
 
 
-def app_user_for_token(token: str, project_id: int) -> AppUser | None:
-    app_user = db.session.scalar(select(AppUser).where(AppUser.token_sha256 == token_hash(token)))
-    if app_user is None or not app_user.active or app_user.project_id != project_id:
+@dataclass(frozen=True)
+class AppUserRef:
+    """An active app user, as the OpenRosa doors need it (kept between requests: no ORM)."""
+
+    id: int
+    project_id: int
+
+
+def app_user_for_token(token: str, project_id: int) -> AppUserRef | None:
+    row = db.session.execute(
+        select(AppUser.id, AppUser.project_id, AppUser.revoked_at).where(
+            AppUser.token_sha256 == token_hash(token)
+        )
+    ).first()
+    if row is None or row.revoked_at is not None or row.project_id != project_id:
         return None
-    return app_user
+    return AppUserRef(row.id, row.project_id)
 
 
 def revoke(app_user: AppUser) -> None:

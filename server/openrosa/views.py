@@ -14,8 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from server.appusers.models import AppUser, AppUserForm
-from server.appusers.operations import app_user_for_token
+from server import cache
+from server.appusers.models import AppUserForm
+from server.appusers.operations import AppUserRef, app_user_for_token, token_hash
 from server.cases import entity_list
 from server.extensions import db
 from server.forms.models import EMPTY_VERSION_IN_URL, Form, FormDef, FormState
@@ -39,7 +40,7 @@ DOWNLOADABLE_STATES = (FormState.OPEN, FormState.CLOSING)
 class Scope:
     """The forms a caller may reach, and how to spell URLs back to them."""
 
-    def __init__(self, project_ids: list[int], prefix_for, app_user: AppUser | None = None):
+    def __init__(self, project_ids: list[int], prefix_for, app_user: AppUserRef | None = None):
         self.project_ids = project_ids
         self.prefix_for = prefix_for  # project id -> URL prefix ("/v1/projects/1")
         self.app_user = app_user  # app users reach only the forms they were given
@@ -61,9 +62,15 @@ class Scope:
     def form(self, xml_form_id: str) -> Form | None:
         return next(iter(self.forms(xml_form_id)), None)
 
-    def form_for_submission(self, xml_form_id: str) -> Form | None:
-        """Receiving needs one version, which it looks up itself: skip loading them all."""
-        return next(iter(self.forms(xml_form_id, with_versions=False)), None)
+    def form_for_submission(self, xml_form_id: str) -> subs.FormRef | None:
+        """Receiving needs the form's id and state only; remembered between requests."""
+        app_user_id = self.app_user.id if self.app_user is not None else None
+        key = ("form", tuple(self.project_ids), app_user_id, xml_form_id)
+        return cache.remembered(key, lambda: self._form_ref(xml_form_id))
+
+    def _form_ref(self, xml_form_id: str) -> subs.FormRef | None:
+        form = next(iter(self.forms(xml_form_id, with_versions=False)), None)
+        return subs.FormRef(form.id, form.xml_form_id, form.state) if form else None
 
     def dataset_url(self, project_id: int, dataset: str) -> str:
         base = request.host_url.rstrip("/")
@@ -87,7 +94,10 @@ def _password_scope(project_id: int | None) -> Scope | Response:
 
 
 def _app_user_scope(token: str, project_id: int) -> Scope | Response:
-    app_user = app_user_for_token(token, project_id)
+    app_user = cache.remembered(
+        ("app-user", token_hash(token), project_id),
+        lambda: app_user_for_token(token, project_id),
+    )
     if app_user is None:
         # 403, not 401: a prompt for a password would only confuse the interviewer.
         return responses.message(
@@ -204,9 +214,10 @@ def _submission(scope: Scope) -> Response:
         for name, storage in request.files.items(multi=True)
         if name != "xml_submission_file"
     ]
+    user = current_user() if scope.app_user is None else None
     submitter = subs.Submitter(
-        user=current_user() if scope.app_user is None else None,
-        app_user=scope.app_user,
+        user_id=user.id if user is not None else None,
+        app_user_id=scope.app_user.id if scope.app_user is not None else None,
         device_id=(request.args.get("deviceID") or "")[:255] or None,
     )
     xml = xml_part.read(limit + 1)
@@ -215,8 +226,6 @@ def _submission(scope: Scope) -> Response:
             receipt = subs.receive(
                 xml, files, find_form=scope.form_for_submission, submitter=submitter
             )
-            key = subs.mark_queued(receipt.submission) if receipt.needs_queue else None
-            reply = receipt.message
             db.session.commit()
             break
         except (subs.SubmissionRefused, BadSubmission) as refusal:
@@ -228,10 +237,10 @@ def _submission(scope: Scope) -> Response:
             db.session.rollback()
             if attempt == 2:
                 raise
-    if key is not None and not subs.push(key):
-        subs.mark_received(key)
+    if receipt.queue_key is not None and not subs.push(receipt.queue_key):
+        subs.mark_received(receipt.queue_key)
         db.session.commit()
-    return responses.message(reply, 201, nature="submit_success")
+    return responses.message(receipt.message, 201, nature="submit_success")
 
 
 # ---- routes ------------------------------------------------------------------------------

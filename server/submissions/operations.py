@@ -17,15 +17,14 @@ from typing import BinaryIO
 from flask import current_app
 from redis.exceptions import RedisError
 from rq import Retry
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 
-from server.appusers.models import AppUser
-from server.auth.models import User
-from server.extensions import db, queue
+from server import cache
+from server.extensions import db, queue, redis_connection
 from server.forms.models import Form, FormDef, FormState
 from server.forms.problems import FormRejected
 from server.forms.xform import parse_xml_safely
-from server.storage import storage
+from server.storage import StoredFile, storage
 from server.submissions.instance import (
     SAFE_NAME,
     BadSubmission,
@@ -73,24 +72,38 @@ class IncomingFile:
 
 @dataclass
 class Submitter:
-    user: User | None = None
-    app_user: AppUser | None = None
+    user_id: int | None = None
+    app_user_id: int | None = None
     device_id: str | None = None
+
+
+@dataclass(frozen=True)
+class FormRef:
+    """A form as receiving needs it; plain values, so it can be kept between requests."""
+
+    id: int
+    xml_form_id: str
+    state: str
+
+
+@dataclass(frozen=True)
+class PublishedVersion:
+    id: int
+    #: Element steps of the version's file questions (see instance.binary_paths).
+    binary_paths: list[list[str]]
 
 
 @dataclass
 class Receipt:
-    submission: Submission
     created: bool
     stored_files: list[str] = field(default_factory=list)
-
-    @property
-    def needs_queue(self) -> bool:
-        return self.submission.state == SubmissionState.RECEIVED
+    missing: list[str] = field(default_factory=list)
+    #: The job to push once the caller has committed; None if one is already queued.
+    queue_key: SubmissionKey | None = None
 
     @property
     def message(self) -> str:
-        missing = self.submission.missing_attachments
+        missing = self.missing
         if self.created:
             text = "Your submission was received. Thank you."
         elif self.stored_files:
@@ -109,13 +122,14 @@ def _now() -> datetime:
 _BINARY_PATHS: dict[tuple[int, str], list[list[str]]] = {}
 
 
-def _binary_paths(form_def: FormDef) -> list[list[str]]:
+def _binary_paths(form_def_id: int, xml_sha256: str) -> list[list[str]]:
     """The form version's file questions; read from its XML once per process."""
-    key = (form_def.id, form_def.xml_sha256)
+    key = (form_def_id, xml_sha256)
     if key not in _BINARY_PATHS:
         if len(_BINARY_PATHS) > 1000:
             _BINARY_PATHS.clear()
-        _BINARY_PATHS[key] = binary_paths(form_def.xml)
+        xml = db.session.scalar(select(FormDef.xml).where(FormDef.id == form_def_id))
+        _BINARY_PATHS[key] = binary_paths(xml)
     return _BINARY_PATHS[key]
 
 
@@ -123,10 +137,13 @@ def receive(
     xml: bytes,
     files: list[IncomingFile],
     *,
-    find_form: Callable[[str], Form | None],
+    find_form: Callable[[str], Form | FormRef | None],
     submitter: Submitter,
 ) -> Receipt:
-    """Store one OpenRosa submission POST; the caller commits, then enqueues."""
+    """Store one OpenRosa submission POST; the caller commits, then pushes `queue_key`.
+
+    A new submission costs one INSERT (two with attachments), already marked queued.
+    """
     try:
         root = parse_xml_safely(xml, what="submission")
     except FormRejected as rejection:
@@ -148,14 +165,14 @@ def receive(
             f"The form '{identity.form_id}' is closed and no longer accepts "
             "submissions. Ask your coordinator which form to use now."
         )
-    form_def = _published_version(form, identity.version)
-    identity = read_instance(root, _binary_paths(form_def))
+    form_def = published_version(form, identity.version)
+    identity = read_instance(root, form_def.binary_paths)
     for name in [f.name for f in files] + identity.named_files:
         if not SAFE_NAME.match(name):
             raise BadSubmission(f"The attachment name '{name[:80]}' is not a plain file name.")
     xml_sha256 = hashlib.sha256(xml).hexdigest()
 
-    existing = find_submission(form.id, identity.instance_id)
+    existing = _existing(form.id, identity.instance_id)
     if existing is not None:
         if existing.xml_sha256 != xml_sha256:
             raise SubmissionConflict(
@@ -163,7 +180,8 @@ def receive(
                 "It was not replaced."
             )
         stored = _store_files(existing, files)
-        return Receipt(existing, created=False, stored_files=stored)
+        key = mark_queued(existing) if existing.state == SubmissionState.RECEIVED else None
+        return Receipt(False, stored, existing.missing_attachments, key)
 
     root_instance_id = identity.instance_id
     if identity.deprecated_id:
@@ -180,26 +198,89 @@ def receive(
         original.current = False
         root_instance_id = original.root_instance_id
 
-    submission = Submission(
-        form_id=form.id,
-        form_def_id=form_def.id,
-        instance_id=identity.instance_id,
-        deprecated_id=identity.deprecated_id,
-        root_instance_id=root_instance_id,
-        xml=xml,
-        xml_sha256=xml_sha256,
-        xml_size=len(xml),
-        encrypted=identity.encrypted,
-        state=SubmissionState.RECEIVED,
-        device_id=submitter.device_id,
-        submitter_user_id=submitter.user.id if submitter.user else None,
-        submitter_app_user_id=submitter.app_user.id if submitter.app_user else None,
-    )
-    for name in identity.named_files:
-        submission.attachments.append(SubmissionAttachment(name=name, expected=True))
-    db.session.add(submission)
-    stored = _store_files(submission, files)
-    return Receipt(submission, created=True, stored_files=stored)
+    saved = _save_files(files)  # before the INSERT: no write lock held during fsyncs
+    key = SubmissionKey(form.id, identity.instance_id)
+    row = {
+        "form_id": form.id,
+        "form_def_id": form_def.id,
+        "instance_id": identity.instance_id,
+        "deprecated_id": identity.deprecated_id,
+        "root_instance_id": root_instance_id,
+        "current": True,
+        "xml": xml,
+        "xml_sha256": xml_sha256,
+        "xml_size": len(xml),
+        "encrypted": identity.encrypted,
+        "state": SubmissionState.QUEUED.value,
+        "job_id": key.job_id,
+        "device_id": submitter.device_id,
+        "submitter_user_id": submitter.user_id,
+        "submitter_app_user_id": submitter.app_user_id,
+    }
+    submission_id = db.session.execute(_INSERT_SUBMISSION, row).inserted_primary_key[0]
+    named = set(identity.named_files)
+    rows = [
+        _attachment_row(submission_id, name, True, saved.get(name)) for name in identity.named_files
+    ] + [
+        _attachment_row(submission_id, name, False, file)
+        for name, file in saved.items()
+        if name not in named
+    ]
+    if rows:
+        db.session.execute(_INSERT_ATTACHMENT, rows)
+    missing = [name for name in identity.named_files if name not in saved]
+    return Receipt(True, list(saved), missing, key)
+
+
+@dataclass(frozen=True)
+class SavedFile:
+    stored: StoredFile
+    content_type: str | None
+    received_at: datetime
+
+
+def _save_files(files: list[IncomingFile]) -> dict[str, SavedFile]:
+    """Store every posted file durably, by name; the first of two same-named parts wins."""
+    saved: dict[str, SavedFile] = {}
+    for incoming in files:
+        if incoming.name in saved:
+            continue
+        if incoming.stream.seekable():
+            incoming.stream.seek(0)  # a retried receive reads the same part again
+        stored = storage().save_stream(incoming.stream)
+        saved[incoming.name] = SavedFile(stored, incoming.content_type, _now())
+    return saved
+
+
+def _attachment_row(submission_id: int, name: str, expected: bool, file: SavedFile | None) -> dict:
+    return {
+        "submission_id": submission_id,
+        "name": name,
+        "expected": expected,
+        "blob_key": file.stored.key if file else None,
+        "sha256": file.stored.sha256 if file else None,
+        "size": file.stored.size if file else None,
+        "content_type": file.content_type if file else None,
+        "received_at": file.received_at if file else None,
+    }
+
+
+#: Statements built once: receiving runs them on every POST.
+_SUBMISSIONS = Submission.__table__
+_INSERT_SUBMISSION = insert(_SUBMISSIONS)
+_INSERT_ATTACHMENT = insert(SubmissionAttachment.__table__)
+_EXISTING_ID = select(_SUBMISSIONS.c.id).where(
+    _SUBMISSIONS.c.form_id == bindparam("form_id"),
+    _SUBMISSIONS.c.instance_id == bindparam("instance_id"),
+)
+
+
+def _existing(form_id: int, instance_id: str) -> Submission | None:
+    """The stored submission, loaded only when there is one (a retry: rare)."""
+    found = db.session.execute(
+        _EXISTING_ID, {"form_id": form_id, "instance_id": instance_id}
+    ).scalar()
+    return db.session.get(Submission, found) if found is not None else None
 
 
 def find_submission(form_id: int, instance_id: str) -> Submission | None:
@@ -210,24 +291,32 @@ def find_submission(form_id: int, instance_id: str) -> Submission | None:
     )
 
 
-def _published_version(form: Form, version: str) -> FormDef:
-    form_def = db.session.scalar(
-        select(FormDef).where(
-            FormDef.form_id == form.id,
-            FormDef.version == version,
-            FormDef.published_at.is_not(None),
-        )
-    )
-    if form_def is not None:
-        return form_def
+def published_version(form: Form | FormRef, version: str) -> PublishedVersion:
+    """A published version never changes: remembered between requests (see server.cache)."""
+    found = cache.remembered(("version", form.id, version), lambda: _load_version(form, version))
+    if found is not None:
+        return found
     raise FormVersionUnknown(
         f"Version '{version}' of the form '{form.xml_form_id}' is not on this server "
         "(it may be a draft, or deleted). Update your blank forms, then fill it again."
     )
 
 
+def _load_version(form: Form | FormRef, version: str) -> PublishedVersion | None:
+    row = db.session.execute(
+        select(FormDef.id, FormDef.xml_sha256).where(
+            FormDef.form_id == form.id,
+            FormDef.version == version,
+            FormDef.published_at.is_not(None),
+        )
+    ).first()
+    if row is None:
+        return None
+    return PublishedVersion(row.id, _binary_paths(row.id, row.xml_sha256))
+
+
 def _store_files(submission: Submission, files: list[IncomingFile]) -> list[str]:
-    """Store posted files the submission names, and unnamed extras (so nothing is lost)."""
+    """Add posted files to a stored submission: those it names, and unnamed extras."""
     by_name = {a.name: a for a in submission.attachments}
     stored = []
     for incoming in files:
@@ -284,13 +373,19 @@ def push(key: SubmissionKey) -> bool:
 
     try:
         intervals = current_app.config["JOB_RETRY_INTERVALS"]
-        queue("submissions").enqueue(
-            process_submission,
-            key.form_id,
-            key.instance_id,
-            job_id=key.job_id,
-            retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-        )
+        with redis_connection().pipeline() as pipe:  # one round trip instead of two
+            queue("submissions").enqueue(
+                process_submission,
+                key.form_id,
+                key.instance_id,
+                job_id=key.job_id,
+                # Not rq's default (the call with its arguments): no instanceID in the
+                # worker's log lines, and no repr() to build on every POST.
+                description=f"submission of form {key.form_id}",
+                retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+                pipeline=pipe,
+            )
+            pipe.execute()
     except (RedisError, OSError):
         log.warning("a submission of form %s stays 'received': Redis unreachable", key.form_id)
         return False
