@@ -18,7 +18,9 @@ FORM_SUFFIXES = (".xlsx", ".xls", ".csv", ".xml")
 
 
 def register_commands(app: Flask) -> None:
-    for command in (users, forms, submissions, setup, worker, start):
+    from server.projects.keys_cli import keys
+
+    for command in (users, forms, submissions, keys, setup, worker, start):
         app.cli.add_command(command)
 
 
@@ -204,6 +206,39 @@ def reconcile_command() -> None:
     from server.submissions.operations import reconcile
 
     click.echo(f"Enqueued {reconcile()} submission(s).")
+
+
+@submissions.command("renormalize")
+@click.option("--form", "xml_form_id", required=True, help="The form's id (xmlFormId).")
+@click.option("--project", "project_id", type=int, help="Needed when two projects share the id.")
+@with_appcontext
+def renormalize_command(xml_form_id: str, project_id: int | None) -> None:
+    """Rebuild the cases a form's submissions made, with its newest mapping.
+
+    Run it after publishing a version that fixes the form's save_to mapping. The result is
+    what a first run with the fixed mapping would give. One transaction: interrupted, it
+    changes nothing.
+    """
+    from server.cases.renormalize import plan_renormalization, renormalize
+    from server.forms.models import Form
+
+    query = select(Form).where(Form.xml_form_id == xml_form_id)
+    if project_id is not None:
+        query = query.where(Form.project_id == project_id)
+    forms = list(db.session.scalars(query))
+    if len(forms) != 1:
+        problem = "No form" if not forms else "Several forms (give --project)"
+        raise click.ClickException(f"{problem} with the id '{xml_form_id}'.")
+    plan = plan_renormalization(forms[0])
+    total = len(plan.submission_ids)
+    with click.progressbar(length=total, label="Renormalizing", file=sys.stderr) as bar:
+        result = renormalize(plan, progress=bar.update)
+    db.session.commit()
+    states = ", ".join(f"{n} {state}" for state, n in sorted(result.states.items()))
+    click.echo(
+        f"{result.submissions} submission(s) applied again ({states or 'none'}); "
+        f"{result.cases_rebuilt} case(s) rebuilt."
+    )
 
 
 # ---- running --------------------------------------------------------------------------

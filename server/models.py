@@ -16,7 +16,7 @@ from server.cases.models import (
     VictimProfile,
 )
 from server.forms.models import Form, FormAttachment, FormDef
-from server.projects.models import Project, ProjectMember
+from server.projects.models import Project, ProjectKey, ProjectMember
 from server.submissions.models import Submission, SubmissionAttachment
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "FormAttachment",
     "FormDef",
     "Project",
+    "ProjectKey",
     "ProjectMember",
     "Submission",
     "SubmissionAttachment",

@@ -74,9 +74,10 @@ def screening_xml(
     create = "1" if consent == "true" else "0"
     event_xml = "".join(
         f"<event><etype>{t}</etype><ecountry>{c}</ecountry><edate>{d}</edate>"
-        f'<meta><entity dataset="movement_events" create="1" id="{uuid.uuid4()}">'
+        f'<meta><entity dataset="movement_events" create="1" '
+        f'id="{uuid.uuid5(uuid.NAMESPACE_URL, f"{case_id}/event/{i}")}">'
         f"<label>{t}</label></entity></meta></event>"
-        for t, c, d in events
+        for i, (t, c, d) in enumerate(events)
     )
     xml = (
         '<?xml version="1.0"?>'
@@ -132,3 +133,16 @@ def post(client, project_id: int, token: str, xml: bytes):
         data=multipart(xml),
         headers={"X-OpenRosa-Version": "1.0"},
     )
+
+
+def drain(runner) -> None:
+    """Run the worker until the queue is empty, as `casebridge worker --burst` does."""
+    result = runner.invoke(args=["worker", "--burst"])
+    assert result.exit_code == 0, result.output
+
+
+def post_screening(client, project_id: int, token: str, **answers) -> str:
+    """Post one screening (`screening_xml` arguments) as a phone would; its case uuid."""
+    xml, _, case_uuid = screening_xml(**answers)
+    assert post(client, project_id, token, xml).status_code == 201
+    return case_uuid

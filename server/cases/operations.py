@@ -30,7 +30,8 @@ from server.cases.models import (
 from server.cases.reading import Problem, RecordValues, read_submission
 from server.extensions import db
 from server.forms.xform import parse_xml_safely
-from server.submissions.models import Submission
+from server.submissions.decryption import PROBLEM_FIELD, NotDecrypted, plaintext_xml
+from server.submissions.models import Submission, SubmissionState
 
 CHILD_MODELS = {
     Record.EPISODES: Episode,
@@ -58,7 +59,11 @@ def normalize(submission: Submission, mapping: dict | None) -> Outcome:
     """Apply one submission to its case; the caller commits."""
     if not mapping:
         return Outcome()  # stored and exported, but this form makes no case
-    root = parse_xml_safely(submission.xml)
+    try:
+        xml = plaintext_xml(submission)  # an encrypted one is decrypted, in memory only
+    except NotDecrypted as error:
+        return Outcome(problems=[Problem(PROBLEM_FIELD, "", error.message)])
+    root = parse_xml_safely(xml)
     values = read_submission(root, mapping)
     outcome = Outcome(problems=list(values.problems))
     case_values = values.case
@@ -282,3 +287,21 @@ def _apply_child(case: Case, values: RecordValues, outcome: Outcome) -> dict | N
             changed[name] = value
     db.session.flush()
     return {"dataset": values.dataset.value, "uuid": record.uuid, "fields": changed}
+
+
+def record_outcome(submission: Submission, outcome: Outcome) -> str:
+    """Write what normalization found on the submission: its state and its problems."""
+    submission.problems = [p.as_dict() for p in outcome.problems] + [
+        {
+            "field": name,
+            "path": "",
+            "message": "Changed on the server since this phone's copy of the case; "
+            "the server's value was kept for review.",
+        }
+        for name in outcome.conflicts
+    ]
+    submission.problem = None
+    submission.state = (
+        SubmissionState.NEEDS_REVIEW if outcome.needs_review else SubmissionState.NORMALIZED
+    )
+    return submission.state

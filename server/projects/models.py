@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, func
+from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.extensions import db
@@ -37,3 +37,47 @@ class ProjectMember(db.Model):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     project: Mapped[Project] = relationship(back_populates="members")
+
+
+class ProjectKey(db.Model):
+    """A project's managed encryption key (ODK Central's "managed encryption").
+
+    The private key is stored only encrypted under a passphrase the server never stores in
+    the database (server.projects.keys); forms published to the project carry the public key.
+    Rows are kept after a key stops being active: older form versions still need them.
+    """
+
+    __tablename__ = "project_keys"
+    __table_args__ = (
+        # One active key per project.
+        Index(
+            "uq_project_keys_active",
+            "project_id",
+            unique=True,
+            postgresql_where=text("active"),
+            sqlite_where=text("active"),
+        ),
+        CheckConstraint("iterations >= 100000", name="iterations_enough"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    #: SubjectPublicKeyInfo PEM.
+    public_pem: Mapped[str] = mapped_column(Text)
+    #: The same key as forms carry it (base64 DER, `base64RsaPublicKey`): matches
+    #: FormDef.public_key, so a submission's key is found with one equality.
+    public_key: Mapped[str] = mapped_column(Text)
+    #: AES-256-CBC of the PKCS#8 PEM under PBKDF2-HMAC-SHA256(passphrase, salt, iterations).
+    encrypted_private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    salt: Mapped[bytes] = mapped_column(LargeBinary)
+    iv: Mapped[bytes] = mapped_column(LargeBinary)
+    iterations: Mapped[int]
+    #: Shown to whoever must type the passphrase; never the passphrase itself.
+    hint: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    project: Mapped[Project] = relationship()

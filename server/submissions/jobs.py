@@ -7,7 +7,7 @@ import logging
 from rq import get_current_job
 from sqlalchemy.exc import StatementError
 
-from server.cases.operations import normalize
+from server.cases.operations import normalize, record_outcome
 from server.extensions import db
 from server.submissions.models import Submission, SubmissionState
 from server.submissions.operations import find_submission
@@ -36,28 +36,11 @@ def process_submission(form_id: int, instance_id: str, *, again: bool = False) -
         db.session.rollback()
         _record_failure(submission.id, error)
         raise
-    submission.problems = [p.as_dict() for p in outcome.problems] + [
-        {
-            "field": name,
-            "path": "",
-            "message": "Changed on the server since this phone's copy "
-            "of the case; kept the server's value for review.",
-        }
-        for name in outcome.conflicts
-    ]
-    submission.problem = None
-    submission.state = (
-        SubmissionState.NEEDS_REVIEW if outcome.needs_review else SubmissionState.NORMALIZED
-    )
+    state = record_outcome(submission, outcome)
+    submission_id, case_id = submission.id, submission.case_id  # no reload after the commit
     db.session.commit()
-    log.info(
-        "submission %s (form %s) %s%s",
-        submission.id,
-        form_id,
-        submission.state,
-        f", case {outcome.case.id}" if outcome.case is not None else "",
-    )
-    return submission.state
+    log.info("submission %s (form %s) %s, case %s", submission_id, form_id, state, case_id)
+    return state
 
 
 def _record_failure(submission_id: int, error: Exception) -> None:
