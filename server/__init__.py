@@ -42,6 +42,7 @@ def create_app(config: str | None = None, overrides: dict | None = None) -> Flas
     from server import cache, errors, security
     from server.api import api
     from server.appusers.api import app_users_api  # noqa: F401 - registers routes on api
+    from server.cases.api import cases_api  # noqa: F401 - registers routes on api
     from server.cli import register_commands
     from server.health import health
     from server.openrosa.views import openrosa

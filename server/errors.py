@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
+from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from server.appusers.operations import AppUserNotFound
 from server.auth.operations import AuthError, TooManyAttempts, UserExists
+from server.cases.queries import CaseNotFound
 from server.extensions import db
 from server.forms.operations import AttachmentNotExpected, FormConflict, FormNotFound
 from server.forms.problems import FormRejected
@@ -59,12 +61,23 @@ def init_app(app: Flask) -> None:
         return _respond(409.3, str(error), 409)
 
     @app.errorhandler(AppUserNotFound)
+    @app.errorhandler(CaseNotFound)
     @app.errorhandler(FormNotFound)
     @app.errorhandler(ProjectNotFound)
     @app.errorhandler(AttachmentNotExpected)
     def not_found(error: Exception):
         message = str(error) if isinstance(error, AttachmentNotExpected) else NOT_FOUND
         return _respond(404.1, message, 404)
+
+    @app.errorhandler(ValidationError)
+    def invalid_query(error: ValidationError):
+        """A marshmallow schema refused a request's parameters or body."""
+        messages = error.messages if isinstance(error.messages, dict) else {"": error.messages}
+        problems = "; ".join(
+            f"{name}: {' '.join(map(str, m if isinstance(m, list) else [m]))}"
+            for name, m in sorted(messages.items())
+        )
+        return _respond(400.8, f"Invalid parameter {problems}", 400, details=messages)
 
     @app.errorhandler(Forbidden)
     def forbidden(error: Forbidden):

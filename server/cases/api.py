@@ -1,0 +1,31 @@
+"""Cases under /v1/cases: a list to find them, and one case in full."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from server.api import api
+from server.cases import queries
+from server.cases.schemas import CaseFiltersSchema, CaseSchema, CaseSummarySchema, PageSchema
+from server.security import api_login_required, current_user
+
+cases_api = api  # imported by create_app so these routes are registered
+
+
+@api.get("/cases")
+@api_login_required
+def list_cases():
+    filters = CaseFiltersSchema().load(request.args)  # ValidationError: 400 (server.errors)
+    page = PageSchema().load(request.args)
+    rows, total = queries.list_cases(current_user(), filters, page)
+    response = jsonify(CaseSummarySchema(many=True).dump(rows))
+    response.headers["X-Total-Count"] = str(total)
+    return response
+
+
+@api.get("/cases/<uuid>")
+@api_login_required
+def get_case(uuid: str):
+    case = queries.get_case(current_user(), uuid)  # CaseNotFound: 404 (server.errors)
+    queries.record_case_view(current_user(), case)
+    return CaseSchema().dump(case)

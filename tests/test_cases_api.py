@@ -1,0 +1,331 @@
+"""GET /v1/cases and /v1/cases/{uuid}: filters, pages, the full case, and who may see what."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import select
+
+from server.auth.models import User
+from server.cases.fields import FIELDS
+from server.cases.models import Case, Episode
+from server.extensions import db
+from server.projects.models import Project
+from tests.cases_support import (
+    FOLLOW_UP_MD,
+    SCREENING_MD,
+    drain,
+    follow_up_xml,
+    post,
+    post_screening,
+)
+from tests.factories import PASSWORD, app_user_with_forms
+
+YEAR = dt.date.today().year
+NO_CASE = "00000000-0000-0000-0000-000000000000"
+SUMMARY_KEYS = {
+    "uuid",
+    "project_id",
+    "owner_mission",
+    "label",
+    "version",
+    "opened_at",
+    "updated_at",
+    "cas_Reference",
+    "cas_Status",
+    "prs_Gender",
+    "prs_Citizenship",
+    "birth_year",
+    "age_band",
+    "vic_TypeOfExploitation",
+    "retrafficked",
+}
+
+
+@dataclass
+class World:
+    """Three cases in one project, one in another, and a session token per kind of user."""
+
+    project_id: int
+    other_project_id: int
+    girl: str  # 16, Cambodian, forced labour then forced marriage: re-trafficked
+    man: str  # 30, Thai, sexual exploitation, owned by mission KHM-PP
+    woman: str  # 45, Myanmar and Thai, forced labour and sexual exploitation; closed
+    elsewhere: str  # in the other project
+    tokens: dict[str, str]
+    user_ids: dict[str, int]
+
+
+def _login(client, user: User) -> str:
+    response = client.post("/v1/sessions", json={"email": user.name, "password": PASSWORD})
+    assert response.status_code == 200
+    return response.json["token"]
+
+
+def _phone(make, project_id: int, *forms: str) -> str:
+    project = db.session.get(Project, project_id)
+    for markdown in forms:
+        make.form(markdown, project=project)
+    return app_user_with_forms(project)[1]
+
+
+def _case(uuid: str) -> Case:
+    return db.session.scalar(select(Case).where(Case.uuid == uuid))
+
+
+@pytest.fixture
+def world(make, client, runner) -> World:
+    """Cases made as in the field: phones post, the worker normalizes (once, in order)."""
+    project_id, other_id = make.project().id, make.project("Elsewhere").id
+    token = _phone(make, project_id, SCREENING_MD, FOLLOW_UP_MD)
+    other_token = _phone(make, other_id, SCREENING_MD)
+    girl = post_screening(
+        client,
+        project_id,
+        token,
+        birthdate=f"{YEAR - 16}-03-01",
+        citizenship="KHM",
+        exploitation="forced_labour",
+    )
+    man = post_screening(
+        client,
+        project_id,
+        token,
+        first="Dara",
+        gender="masculine",
+        birthdate=f"{YEAR - 30}-07-15",
+        citizenship="THA",
+        exploitation="sexual_exploitation",
+    )
+    woman = post_screening(
+        client,
+        project_id,
+        token,
+        first="Mya",
+        birthdate=f"{YEAR - 45}-01-01",
+        citizenship="MMR THA",
+        exploitation="forced_labour sexual_exploitation",
+    )
+    assert (
+        post(client, project_id, token, follow_up_xml(woman, 1, status="closed")[0]).status_code
+        == 201
+    )
+    elsewhere = post_screening(client, other_id, other_token)
+    drain(runner)
+
+    # Made directly: a second episode for the girl (re-trafficked), another owning mission.
+    girl_case = _case(girl)
+    db.session.add(
+        Episode(
+            case_id=girl_case.id,
+            person_id=girl_case.person_id,
+            types_of_exploitation=["ForcedMarriage"],
+        )
+    )
+    _case(man).owner_mission = "KHM-PP"
+    db.session.commit()
+
+    project, other = db.session.get(Project, project_id), db.session.get(Project, other_id)
+    users = {
+        "admin": make.user("admin"),
+        "designer": make.user("designer", projects=[project]),
+        "viewer": make.user("viewer", projects=[project]),
+        "outsider": make.user("viewer", projects=[other]),
+    }
+    tokens = {role: _login(client, user) for role, user in users.items()}
+    user_ids = {role: user.id for role, user in users.items()}
+    return World(project_id, other_id, girl, man, woman, elsewhere, tokens, user_ids)
+
+
+def _get(client, world: World, path: str, who: str = "viewer", **params):
+    headers = {"Authorization": f"Bearer {world.tokens[who]}"}
+    return client.get(path, headers=headers, query_string=params)
+
+
+def _uuids(response) -> list[str]:
+    assert response.status_code == 200, response.json
+    return [row["uuid"] for row in response.json]
+
+
+def test_the_list_is_newest_first_in_pages_with_a_total_and_no_names(client, world):
+    response = _get(client, world, "/v1/cases")
+    assert _uuids(response) == [world.woman, world.man, world.girl]
+    assert response.headers["X-Total-Count"] == "3"
+    assert all(set(row) == SUMMARY_KEYS for row in response.json)
+    for name in (b"Sokha", b"Dara", b"Mya", b"Chan"):
+        assert name not in response.data
+    girl = response.json[2]
+    assert girl["cas_Reference"] == f"CB-{world.girl[:8]}" and girl["cas_Status"] == "Active"
+    assert (girl["prs_Gender"], girl["prs_Citizenship"]) == ("Feminine", ["KHM"])
+    assert (girl["birth_year"], girl["age_band"]) == (YEAR - 16, "0-17")
+    assert girl["vic_TypeOfExploitation"] == ["ForcedLabour", "ForcedMarriage"]
+    assert girl["retrafficked"] is True and response.json[1]["retrafficked"] is False
+    assert girl["owner_mission"] == "LOCAL" and girl["project_id"] == world.project_id
+    assert girl["opened_at"].endswith("Z") and girl["version"] == 1
+
+    first = _get(client, world, "/v1/cases", limit=2)
+    second = _get(client, world, "/v1/cases", limit=2, offset=2)
+    assert _uuids(first) == [world.woman, world.man] and _uuids(second) == [world.girl]
+    assert first.headers["X-Total-Count"] == second.headers["X-Total-Count"] == "3"
+    assert _uuids(_get(client, world, "/v1/cases", offset=3)) == []
+    empty = _get(client, world, "/v1/cases", limit=0)
+    assert _uuids(empty) == [] and empty.headers["X-Total-Count"] == "3"
+    assert len(_uuids(_get(client, world, "/v1/cases", limit=10_000))) == 3  # cut to 500
+
+
+FILTERS = [
+    ({"status": "Closed"}, ["woman"]),
+    ({"status": "active"}, ["man", "girl"]),  # the form's choice name works too
+    ({"gender": "Feminine"}, ["woman", "girl"]),
+    ({"gender": "masculine"}, ["man"]),
+    ({"age_band": "0-17"}, ["girl"]),
+    ({"age_band": "18-25"}, []),
+    ({"age_band": "26-35"}, ["man"]),
+    ({"age_band": "36-50"}, ["woman"]),
+    ({"age_band": "51+"}, []),
+    ({"citizenship": "THA"}, ["woman", "man"]),
+    ({"citizenship": "MMR"}, ["woman"]),
+    ({"citizenship": "kh"}, ["girl"]),  # alpha-2 in any case is read as its alpha-3
+    ({"exploitation": "ForcedLabour"}, ["woman", "girl"]),
+    ({"exploitation": "SexualExploitation"}, ["woman", "man"]),
+    ({"exploitation": "ForcedMarriage"}, ["girl"]),  # from the second episode
+    ({"mission": "KHM-PP"}, ["man"]),
+    ({"mission": "LOCAL"}, ["woman", "girl"]),
+    ({"retrafficked": "true"}, ["girl"]),
+    ({"retrafficked": "false"}, ["woman", "man"]),
+    ({"gender": "Feminine", "citizenship": "KHM"}, ["girl"]),
+    ({"status": "Active", "exploitation": "SexualExploitation"}, ["man"]),
+    ({"q": "cb-"}, ["woman", "man", "girl"]),
+    ({"q": "CB%"}, []),  # LIKE wildcards are matched literally
+    ({"gender": "", "q": " "}, ["woman", "man", "girl"]),  # blank means no filter
+    ({"unknown": "ignored"}, ["woman", "man", "girl"]),
+]
+
+
+def test_each_filter(client, world, subtests):
+    """One set of cases for every filter: making cases through the worker takes seconds."""
+    for params, expected in FILTERS:
+        with subtests.test(**params):
+            response = _get(client, world, "/v1/cases", **params)
+            assert _uuids(response) == [getattr(world, name) for name in expected]
+            assert response.headers["X-Total-Count"] == str(len(expected))
+    with subtests.test("a whole reference finds its case"):
+        reference = f"CB-{world.man[:8]}"
+        assert _uuids(_get(client, world, "/v1/cases", q=reference)) == [world.man]
+
+
+def test_the_full_case_has_htcds_keys_its_records_and_history(client, world, caplog):
+    caplog.set_level(logging.INFO, logger="server.cases.queries")
+    response = _get(client, world, f"/v1/cases/{world.girl}")
+    assert response.status_code == 200
+    case = response.json
+    assert set(case) >= {"uuid", "cas_Reference", "cas_Status", "owner_mission", "version"}
+    assert set(case) >= {"opened_at", "closed_at", "person", "victim", "episodes", "consent"}
+    assert set(case) >= {"movement_events", "perpetrators", "support_plans", "assistance"}
+    assert case["uuid"] == world.girl and case["cas_Status"] == "Active"
+    assert case["closed_at"] is None and case["retrafficked"] is True
+
+    person = case["person"]
+    assert set(person) == {"uuid"} | {n for n, f in FIELDS.items() if f.part == "person"}
+    assert (person["prs_FirstName"], person["prs_SecondName"]) == ("Sokha", "Chan")
+    assert person["prs_Birthdate"] == f"{YEAR - 16}-03-01" and person["prs_Email"] is None
+    assert person["prs_Citizenship"] == ["KHM"] and person["prs_NumberOfChildren"] == 2
+    assert case["victim"]["vic_TraffickingStatus"] == "ActualVictimOfTrafficking"
+    episodes = case["episodes"]
+    assert [e["vic_TypeOfExploitation"] for e in episodes] == [["ForcedLabour"], ["ForcedMarriage"]]
+    events = [(e["hte_Type"], e["hte_Country"], e["hte_Date"]) for e in case["movement_events"]]
+    assert events == [("Recruitment", "KHM", "2024-01-10"), ("Exploitation", "THA", "2024-02-01")]
+    assert all(e["uuid"] and e["hte_City"] is None for e in case["movement_events"])
+    assert case["perpetrators"] == case["support_plans"] == case["assistance"] == []
+    consent = case["consent"]
+    assert (consent["con_Consent"], consent["con_Sharing"], consent["con_Withdrawn"]) == (
+        True,
+        True,
+        False,
+    )
+    assert consent["con_Purposes"] == [] and consent["con_RecipientMissions"] == []
+
+    [version] = case["versions"]
+    assert version["version"] == 1 and version["instanceId"].startswith("uuid:")
+    assert version["submitter"] == {
+        "type": "field_key",
+        "id": version["submitter"]["id"],
+        "displayName": "Phone 1",
+    }
+    assert version["changes"]["create"] is True and version["conflicts"] == []
+    assert version["created_at"].endswith("Z") and version["base_version"] is None
+
+    viewed = [r.getMessage() for r in caplog.records if r.name == "server.cases.queries"]
+    assert viewed == [f"user {world.user_ids['viewer']} viewed case {_case(world.girl).id}"]
+    assert "Sokha" not in caplog.text
+
+    # A closed case, and its history of two changes.
+    case = _get(client, world, f"/v1/cases/{world.woman}").json
+    assert case["cas_Status"] == "Closed" and case["closed_at"].endswith("Z")
+    assert case["version"] == 2 and [v["version"] for v in case["versions"]] == [1, 2]
+    assert case["versions"][1]["base_version"] == 1
+    assert case["versions"][1]["changes"]["fields"] == {"cas_Status": "Closed"}
+    assert case["versions"][0]["instanceId"] != case["versions"][1]["instanceId"]
+
+
+def test_who_sees_which_cases(client, world):
+    for who in ("admin", "designer", "viewer"):
+        assert _get(client, world, f"/v1/cases/{world.man}", who).status_code == 200, who
+
+    everything = _get(client, world, "/v1/cases", "admin")
+    assert _uuids(everything)[0] == world.elsewhere
+    assert everything.headers["X-Total-Count"] == "4"
+    only_other = _get(client, world, "/v1/cases", "admin", project_id=world.other_project_id)
+    assert _uuids(only_other) == [world.elsewhere]
+    # A project filter never widens what a user sees.
+    assert _uuids(_get(client, world, "/v1/cases", project_id=world.other_project_id)) == []
+
+    outsider = _get(client, world, "/v1/cases", "outsider")
+    assert _uuids(outsider) == [world.elsewhere] and outsider.headers["X-Total-Count"] == "1"
+    hidden = _get(client, world, f"/v1/cases/{world.girl}", "outsider")
+    unknown = _get(client, world, f"/v1/cases/{NO_CASE}", "outsider")
+    assert hidden.status_code == unknown.status_code == 404
+    assert hidden.json == unknown.json and hidden.json["code"] == 404.1  # hidden = absent
+
+
+def test_collectors_use_openrosa_only(client, make):
+    token = _login(client, make.user("collector"))
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.get("/v1/cases", headers=auth).status_code == 403
+    response = client.get(f"/v1/cases/{NO_CASE}", headers=auth)
+    assert response.status_code == 403 and response.json["code"] == 403.1
+
+
+def test_no_session_is_401(client):
+    assert client.get("/v1/cases").status_code == 401
+    response = client.get(f"/v1/cases/{NO_CASE}")
+    assert response.status_code == 401 and response.json["code"] == 401.2
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("status", "Open"),
+        ("gender", "robot"),
+        ("age_band", "17-30"),
+        ("citizenship", "XYZ"),
+        ("exploitation", "Flying"),
+        ("mission", "not a mission"),
+        ("retrafficked", "maybe"),
+        ("project_id", "one"),
+        ("q", "x" * 65),
+        ("limit", "-1"),
+        ("offset", "x"),
+    ],
+)
+def test_a_bad_filter_is_400_and_says_which(client, make, param, value):
+    token = _login(client, make.user("viewer"))
+    response = client.get(
+        "/v1/cases", headers={"Authorization": f"Bearer {token}"}, query_string={param: value}
+    )
+    assert response.status_code == 400
+    assert response.json["code"] == 400.8 and param in response.json["message"]
+    assert param in response.json["details"]
