@@ -26,6 +26,7 @@ from server.cases.models import (
     Person,
     SupportPlan,
     VictimProfile,
+    new_uuid,
 )
 from server.cases.reading import Problem, RecordValues, read_submission
 from server.extensions import db
@@ -33,12 +34,13 @@ from server.forms.xform import parse_xml_safely
 from server.submissions.decryption import PROBLEM_FIELD, NotDecrypted, plaintext_xml
 from server.submissions.models import Submission, SubmissionState
 
+#: Each child dataset: its model, and the case's collection of them.
 CHILD_MODELS = {
-    Record.EPISODES: Episode,
-    Record.MOVEMENT_EVENTS: MovementEvent,
-    Record.PERPETRATORS: Perpetrator,
-    Record.SUPPORT_PLANS: SupportPlan,
-    Record.ASSISTANCE: Assistance,
+    Record.EPISODES: (Episode, "episodes"),
+    Record.MOVEMENT_EVENTS: (MovementEvent, "movement_events"),
+    Record.PERPETRATORS: (Perpetrator, "perpetrators"),
+    Record.SUPPORT_PLANS: (SupportPlan, "support_plans"),
+    Record.ASSISTANCE: (Assistance, "assistance"),
 }
 CLOSED_STATUSES = {"Closed", "ClosedReferred"}
 
@@ -69,6 +71,12 @@ def normalize(submission: Submission, mapping: dict | None) -> Outcome:
     case_values = values.case
     if case_values is None or not (case_values.create or case_values.update):
         return outcome  # e.g. consent refused: the form's create_if said no
+    with db.session.no_autoflush:  # one flush, at the caller's commit
+        return _normalize_values(submission, values, outcome)
+
+
+def _normalize_values(submission: Submission, values, outcome: Outcome) -> Outcome:
+    case_values = values.case
     case = _find_case(case_values.entity_id)
     if case is None and not case_values.create:
         outcome.problems.append(
@@ -86,9 +94,8 @@ def normalize(submission: Submission, mapping: dict | None) -> Outcome:
     created = case is None
     if created:
         case = _new_case(submission, case_values)
-    version = _apply(case, submission, case_values, values.children(), outcome, created)
-    db.session.add(version)
-    submission.case_id = case.id
+    db.session.add(_apply(case, submission, case_values, values.children(), outcome, created))
+    submission.case = case
     outcome.case = case
     return outcome
 
@@ -108,18 +115,16 @@ def _version_for(case: Case, submission: Submission) -> CaseVersion | None:
 
 
 def _new_case(submission: Submission, values: RecordValues) -> Case:
-    person = Person()
+    """A case and its person, pending: nothing is written (or read back) until the commit."""
     case = Case(
+        uuid=values.entity_id or new_uuid(),
         project_id=submission.form.project_id,
-        person=person,
+        person=Person(uuid=new_uuid(), citizenship=[]),
         owner_mission=current_app.config["MISSION_CODE"],
         status="Active",
         version=0,
     )
-    if values.entity_id:
-        case.uuid = values.entity_id
     db.session.add(case)
-    db.session.flush()
     return case
 
 
@@ -164,7 +169,7 @@ def _apply(
     if consent_values:
         changes.update(_record_consent(case, submission, consent_values))
     _derive(case, submission)
-    records = [_apply_child(case, child, outcome) for child in children]
+    records = [_apply_child(case, child, outcome, created) for child in children]
     case.version += 1
     return CaseVersion(
         case=case,
@@ -194,7 +199,7 @@ def _part(case: Case, part: str, created: bool):
         return case.victim
     if part == "episode":
         if not case.episodes:
-            case.episodes.append(Episode(person=case.person))
+            case.episodes.append(Episode(uuid=new_uuid(), person=case.person))
         return case.episodes[-1]
     raise AssertionError(part)
 
@@ -215,7 +220,9 @@ def _record_consent(case: Case, submission: Submission, values: dict) -> dict:
     )
     if withdrawn:
         carried["sharing"] = False
-    statement = Consent(submission_id=submission.id, withdrawn=withdrawn, **carried)
+    statement = Consent(
+        uuid=new_uuid(), submission_id=submission.id, withdrawn=withdrawn, **carried
+    )
     case.consents.append(statement)
     by_attribute = {f.attribute: f.name for f in FIELDS.values() if f.part == "consent"}
     before = {by_attribute[k]: v for k, v in _consent_dict(previous).items()}
@@ -251,13 +258,13 @@ def _derive(case: Case, submission: Submission) -> None:
         case.closed_at = None
 
 
-def _apply_child(case: Case, values: RecordValues, outcome: Outcome) -> dict | None:
+def _apply_child(case: Case, values: RecordValues, outcome: Outcome, new_case: bool) -> dict | None:
     """Create or update one child record by its entity id."""
     if not (values.create or values.update):
         return None
-    model = CHILD_MODELS[values.dataset]
+    model, collection = CHILD_MODELS[values.dataset]
     record = None
-    if values.entity_id:
+    if values.entity_id and not new_case:  # a new case has no records yet to look up
         record = db.session.scalar(select(model).where(model.uuid == values.entity_id))
         if record is not None and record.case_id != case.id:
             outcome.problems.append(
@@ -270,12 +277,10 @@ def _apply_child(case: Case, values: RecordValues, outcome: Outcome) -> dict | N
                 Problem(values.dataset.value, values.path, "The record to update is not known.")
             )
             return None
-        record = model(case_id=case.id)
-        if values.entity_id:
-            record.uuid = values.entity_id
+        record = model(uuid=values.entity_id or new_uuid())
         if model is Episode:
-            record.person_id = case.person_id
-        db.session.add(record)
+            record.person = case.person
+        getattr(case, collection).append(record)
     known = CHILD_FIELDS[values.dataset]
     changed = {}
     for name, value in values.values.items():
@@ -285,7 +290,6 @@ def _apply_child(case: Case, values: RecordValues, outcome: Outcome) -> dict | N
         if old != new:
             setattr(record, spec.attribute, new)
             changed[name] = value
-    db.session.flush()
     return {"dataset": values.dataset.value, "uuid": record.uuid, "fields": changed}
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 
 from rq import get_current_job
+from sqlalchemy import select
 from sqlalchemy.exc import StatementError
+from sqlalchemy.orm import joinedload, undefer
 
 from server.cases.operations import normalize, record_outcome
 from server.extensions import db
+from server.forms.models import FormDef
 from server.submissions.models import Submission, SubmissionState
-from server.submissions.operations import find_submission
 
 log = logging.getLogger(__name__)
 
@@ -24,23 +26,38 @@ def process_submission(form_id: int, instance_id: str, *, again: bool = False) -
     cut short (killed worker, database error) rolled back, so the retry starts clean.
     `again` re-applies a finished submission (renormalization). Logs ids, never values.
     """
-    submission = find_submission(form_id, instance_id)
+    submission = _load(form_id, instance_id)
     if submission is None:
         log.warning("a submission of form %s vanished before processing", form_id)
         return "missing"
     if submission.state in DONE and not again:
         return submission.state
+    submission_id = submission.id
     try:
         outcome = normalize(submission, submission.form_def.case_mapping)
+        state = record_outcome(submission, outcome)
+        db.session.flush()
+        case_id = submission.case_id  # read now: nothing is reloaded after the commit
+        db.session.commit()
     except Exception as error:
         db.session.rollback()
-        _record_failure(submission.id, error)
+        _record_failure(submission_id, error)
         raise
-    state = record_outcome(submission, outcome)
-    submission_id, case_id = submission.id, submission.case_id  # no reload after the commit
-    db.session.commit()
     log.info("submission %s (form %s) %s, case %s", submission_id, form_id, state, case_id)
     return state
+
+
+def _load(form_id: int, instance_id: str) -> Submission | None:
+    """The submission with what normalizing it reads, in one query."""
+    return db.session.scalar(
+        select(Submission)
+        .where(Submission.form_id == form_id, Submission.instance_id == instance_id)
+        .options(
+            undefer(Submission.xml),
+            joinedload(Submission.form),
+            joinedload(Submission.form_def).load_only(FormDef.case_mapping),
+        )
+    )
 
 
 def _record_failure(submission_id: int, error: Exception) -> None:

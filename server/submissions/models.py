@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     JSON,
@@ -25,6 +26,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.extensions import db
 from server.forms.models import Form, FormDef
+
+if TYPE_CHECKING:
+    from server.cases.models import Case
 
 
 class SubmissionState(enum.StrEnum):
@@ -78,6 +82,7 @@ class Submission(db.Model):
 
     form: Mapped[Form] = relationship()
     form_def: Mapped[FormDef] = relationship()
+    case: Mapped[Case | None] = relationship()
     attachments: Mapped[list[SubmissionAttachment]] = relationship(
         back_populates="submission",
         order_by="SubmissionAttachment.name",
