@@ -197,3 +197,21 @@ def test_a_database_error_mid_job_is_retried_with_no_half_written_case(
     assert "will retry" in log.read_text()
     assert count(Case) == 1 and count(CaseVersion) == 1
     assert db.session.scalar(select(Case.uuid)) == case_uuid
+
+
+def test_a_pool_of_worker_processes_makes_each_case_once(app, app_context, make, client, tmp_path):
+    project = make.project()
+    make.form(SCREENING_MD, project=project)
+    _, token = app_user_with_forms(project)
+    uuids = set()
+    for _ in range(12):
+        xml, _, case_uuid = screening_xml()
+        assert post(client, project.id, token, xml).status_code == 201
+        uuids.add(case_uuid)
+    worker = start_worker(app, tmp_path / "pool.log", "--burst", "--processes", "2")
+    assert worker.wait(120) == 0, (tmp_path / "pool.log").read_text()
+    db.session.rollback()
+    assert set(db.session.scalars(select(Case.uuid))) == uuids
+    assert count(CaseVersion) == 12
+    states = set(db.session.scalars(select(Submission.state)))
+    assert states == {"normalized"}
