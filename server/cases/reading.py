@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from lxml import etree
 
@@ -63,13 +64,15 @@ def _local(element: etree._Element) -> str:
     return etree.QName(element).localname
 
 
+@lru_cache(maxsize=4096)
+def _any_namespace(relative: str) -> str:
+    """An ElementPath for local names in any namespace or none: a/b -> {*}a/{*}b."""
+    return "/".join(f"{{*}}{step}" for step in relative.split("/"))
+
+
 def _child(element: etree._Element, relative: str) -> etree._Element | None:
     """Follow a relative path of local names (submissions may or may not use namespaces)."""
-    for step in relative.split("/"):
-        element = next((c for c in element if isinstance(c.tag, str) and _local(c) == step), None)
-        if element is None:
-            return None
-    return element
+    return element.find(_any_namespace(relative))
 
 
 def _containers(root: etree._Element, container: str) -> list[etree._Element]:
