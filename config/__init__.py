@@ -20,7 +20,8 @@ class DefaultConfig:
     SECRET_KEY = DEFAULT_SECRET_KEY
     #: Empty means "sqlite:///<instance>/casebridge.sqlite3", filled in by create_app.
     SQLALCHEMY_DATABASE_URI = ""
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    #: hide_parameters: database errors (logged, kept by RQ) never carry the values.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}
     #: Empty means "start a local redis-server under instance/" (see server.redis_local).
     REDIS_URL = ""
     #: Run ODK Validate (java) on every form: "auto" runs it when java is on PATH.

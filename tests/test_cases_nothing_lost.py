@@ -215,3 +215,40 @@ def test_a_pool_of_worker_processes_makes_each_case_once(app, app_context, make,
     assert count(CaseVersion) == 12
     states = set(db.session.scalars(select(Submission.state)))
     assert states == {"normalized"}
+
+
+def test_a_follow_up_taken_before_its_screening_waits_and_is_applied(
+    app, app_context, make, client, tmp_path, monkeypatch
+):
+    """Queue order is not arrival order once several workers run: the update is retried."""
+    from tests.cases_support import FOLLOW_UP_MD, follow_up_xml
+
+    monkeypatch.setitem(app.config, "JOB_RETRY_INTERVALS", [1, 1, 1])
+    project = make.project()
+    make.form(SCREENING_MD, project=project)
+    make.form(FOLLOW_UP_MD, project=project)
+    _, token = app_user_with_forms(project)
+    screening, _, case_uuid = screening_xml()
+    follow_up, follow_up_id = follow_up_xml(case_uuid, base_version=1, status="closed")
+    assert post(client, project.id, token, follow_up).status_code == 201  # first in the queue
+    assert post(client, project.id, token, screening).status_code == 201
+    follow_up_row = db.session.scalar(
+        select(Submission.id).where(Submission.instance_id == follow_up_id)
+    )
+    log = tmp_path / "worker.log"
+    with log.open("ab") as out:
+        worker = subprocess.Popen(
+            [str(BIN / "casebridge"), "worker"],
+            env=worker_env(app),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until(lambda: state_of(follow_up_row) == "normalized", 60, "the retried update")
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(30)
+    assert "CaseNotYetKnown" in log.read_text(), "the first attempt was retried"
+    case = db.session.scalar(select(Case))
+    assert case.uuid == case_uuid and case.status == "Closed" and case.version == 2

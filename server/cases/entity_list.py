@@ -52,7 +52,8 @@ def case_list(project_id: int) -> EntityListFile:
         .order_by(Case.id)
     )
     for uuid, label, reference, version in rows:
-        writer.writerow([uuid, label or reference or uuid[:8], version])
+        # The reference, whatever label the form computed: a label could hold a name.
+        writer.writerow([uuid, reference or label or uuid[:8], version])
     content = buffer.getvalue().encode("utf-8")
     return EntityListFile(content, hashlib.md5(content).hexdigest())  # noqa: S324 - OpenRosa
 

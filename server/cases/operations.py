@@ -57,8 +57,23 @@ class Outcome:
         return bool(self.problems or self.conflicts)
 
 
-def normalize(submission: Submission, mapping: dict | None) -> Outcome:
-    """Apply one submission to its case; the caller commits."""
+class CaseNotYetKnown(Exception):
+    """An update arrived before the submission that creates its case: worth a retry.
+
+    With several worker processes (or a screening still in a phone's outbox) a follow-up
+    can be taken from the queue first; the job retries with backoff, and only its last
+    attempt records the problem for review.
+    """
+
+
+def normalize(
+    submission: Submission, mapping: dict | None, *, wait_for_case: bool = False
+) -> Outcome:
+    """Apply one submission to its case; the caller commits.
+
+    `wait_for_case` raises CaseNotYetKnown for an update of an unknown case, so that the
+    job is retried, instead of recording the problem at once.
+    """
     if not mapping:
         return Outcome()  # stored and exported, but this form makes no case
     try:
@@ -70,15 +85,38 @@ def normalize(submission: Submission, mapping: dict | None) -> Outcome:
     outcome = Outcome(problems=list(values.problems))
     case_values = values.case
     if case_values is None or not (case_values.create or case_values.update):
+        if submission.deprecated_id and _original(submission)[0] is not None:
+            outcome.problems.append(
+                Problem(
+                    "cases",
+                    "",
+                    "This edit no longer saves the case its first version made (consent "
+                    "refused or withdrawn?). Review the case: nothing was changed.",
+                )
+            )
         return outcome  # e.g. consent refused: the form's create_if said no
     with db.session.no_autoflush:  # one flush, at the caller's commit
-        return _normalize_values(submission, values, outcome)
+        return _normalize_values(submission, values, outcome, wait_for_case)
 
 
-def _normalize_values(submission: Submission, values, outcome: Outcome) -> Outcome:
+def _normalize_values(
+    submission: Submission, values, outcome: Outcome, wait_for_case: bool
+) -> Outcome:
     case_values = values.case
     case = _find_case(case_values.entity_id)
+    if case is not None and (
+        case.project_id != submission.form.project_id
+        or case.owner_mission != current_app.config["MISSION_CODE"]
+    ):
+        case = None  # not this project's (or this mission's) to change: as if unknown
+        if case_values.create:
+            outcome.problems.append(
+                Problem("cases", case_values.path, "This case id is already used elsewhere.")
+            )
+            return outcome
     if case is None and not case_values.create:
+        if wait_for_case:
+            raise CaseNotYetKnown(case_values.path)
         outcome.problems.append(
             Problem(
                 "cases",
@@ -94,10 +132,32 @@ def _normalize_values(submission: Submission, values, outcome: Outcome) -> Outco
     created = case is None
     if created:
         case = _new_case(submission, case_values)
+    elif submission.deprecated_id and case_values.base_version is None:
+        # An edit starts from the case as its first version left it, not from today's.
+        original_case_id, original_version = _original(submission)
+        if original_case_id == case.id:
+            case_values.base_version = original_version
     db.session.add(_apply(case, submission, case_values, values.children(), outcome, created))
     submission.case = case
     outcome.case = case
     return outcome
+
+
+def _original(submission: Submission) -> tuple[int | None, int | None]:
+    """The case an edited submission's previous version changed, and the version it made."""
+    row = db.session.execute(
+        select(Submission.case_id, CaseVersion.version)
+        .outerjoin(
+            CaseVersion,
+            (CaseVersion.submission_id == Submission.id)
+            & (CaseVersion.case_id == Submission.case_id),
+        )
+        .where(
+            Submission.form_id == submission.form_id,
+            Submission.instance_id == submission.deprecated_id,
+        )
+    ).first()
+    return (row.case_id, row.version) if row else (None, None)
 
 
 def _find_case(uuid: str | None) -> Case | None:
@@ -169,7 +229,7 @@ def _apply(
     if consent_values:
         changes.update(_record_consent(case, submission, consent_values))
     _derive(case, submission)
-    records = [_apply_child(case, child, outcome, created) for child in children]
+    records = [_apply_child(case, child, outcome) for child in children]
     case.version += 1
     return CaseVersion(
         case=case,
@@ -258,13 +318,13 @@ def _derive(case: Case, submission: Submission) -> None:
         case.closed_at = None
 
 
-def _apply_child(case: Case, values: RecordValues, outcome: Outcome, new_case: bool) -> dict | None:
+def _apply_child(case: Case, values: RecordValues, outcome: Outcome) -> dict | None:
     """Create or update one child record by its entity id."""
     if not (values.create or values.update):
         return None
     model, collection = CHILD_MODELS[values.dataset]
     record = None
-    if values.entity_id and not new_case:  # a new case has no records yet to look up
+    if values.entity_id:  # also for a new case: the id may be another case's record
         record = db.session.scalar(select(model).where(model.uuid == values.entity_id))
         if record is not None and record.case_id != case.id:
             outcome.problems.append(
@@ -295,6 +355,11 @@ def _apply_child(case: Case, values: RecordValues, outcome: Outcome, new_case: b
 
 def record_outcome(submission: Submission, outcome: Outcome) -> str:
     """Write what normalization found on the submission: its state and its problems."""
+    if outcome.already_applied:  # a rerun: what the first run recorded stands
+        submission.state = (
+            SubmissionState.NEEDS_REVIEW if submission.problems else SubmissionState.NORMALIZED
+        )
+        return submission.state
     submission.problems = [p.as_dict() for p in outcome.problems] + [
         {
             "field": name,

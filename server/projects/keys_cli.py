@@ -43,6 +43,9 @@ def keys() -> None:
 
 
 def _passphrase_from_stdin() -> str:
+    """From a pipe as is; typed at a terminal, without echo."""
+    if sys.stdin.isatty():
+        return click.prompt("Passphrase", hide_input=True, err=True)
     return sys.stdin.readline().rstrip("\r\n")
 
 

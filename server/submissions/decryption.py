@@ -57,7 +57,7 @@ from server.submissions.encryption import (
     unwrap_submission_key,
 )
 from server.submissions.models import Submission, SubmissionAttachment, SubmissionState
-from server.submissions.operations import enqueue
+from server.submissions.operations import WAITING_STATES, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,8 @@ def waiting_submissions(project_id: int) -> list[Submission]:
 
 def requeue_waiting(project_id: int) -> int:
     """Queue them again, e.g. once the key is unlocked; the caller commits."""
-    return sum(enqueue(submission) for submission in waiting_submissions(project_id))
+    waiting = (*WAITING_STATES, SubmissionState.NEEDS_REVIEW)
+    return sum(enqueue(s, from_states=waiting) for s in waiting_submissions(project_id))
 
 
 # ---- the signature, streamed -------------------------------------------------------------

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import joinedload, undefer
 
-from server.cases.operations import normalize, record_outcome
+from server.cases.operations import CaseNotYetKnown, normalize, record_outcome
 from server.extensions import db
 from server.forms.models import FormDef
 from server.submissions.models import Submission, SubmissionState
@@ -33,12 +33,21 @@ def process_submission(form_id: int, instance_id: str, *, again: bool = False) -
     if submission.state in DONE and not again:
         return submission.state
     submission_id = submission.id
+    job = get_current_job()
     try:
-        outcome = normalize(submission, submission.form_def.case_mapping)
+        outcome = normalize(
+            submission,
+            submission.form_def.case_mapping,
+            wait_for_case=job is not None and bool(job.retries_left),
+        )
         state = record_outcome(submission, outcome)
         db.session.flush()
         case_id = submission.case_id  # read now: nothing is reloaded after the commit
         db.session.commit()
+    except CaseNotYetKnown:
+        db.session.rollback()
+        log.info("submission %s waits for the case it updates; will retry", submission_id)
+        raise
     except Exception as error:
         db.session.rollback()
         _record_failure(submission_id, error)
@@ -83,10 +92,10 @@ def _record_failure(submission_id: int, error: Exception) -> None:
 
 
 def _describe(error: Exception) -> str:
-    """An error for admins; database errors carry SQL parameters (personal data): not those."""
+    """An error for admins: its kind only. Messages can carry submitted values."""
     if isinstance(error, StatementError):
         return f"Database error ({type(error.orig or error).__name__}); the job will be retried."
-    return f"{type(error).__name__}: {str(error)[:300]}"
+    return f"{type(error).__name__} while normalizing; see the worker log."
 
 
 def reconcile_job() -> int:

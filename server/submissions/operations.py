@@ -401,11 +401,32 @@ def mark_received(key: SubmissionKey) -> None:
     )
 
 
-def enqueue(submission: Submission) -> bool:
-    """Enqueue an already-committed submission (the reconciler's path)."""
-    if not push(key_of(submission)):
+WAITING_STATES = (SubmissionState.RECEIVED, SubmissionState.QUEUED)
+
+
+def enqueue(submission: Submission, from_states: tuple[str, ...] = WAITING_STATES) -> bool:
+    """Enqueue an already-committed submission in one of `from_states` (the reconciler's
+    path; key unlocking also re-queues submissions that waited for review).
+
+    The row says 'queued' (committed) before the job exists, so a worker that finishes
+    first is never overwritten by this commit; if the push fails it says 'received' again.
+    """
+    key = key_of(submission)
+    claimed = db.session.execute(
+        update(Submission)
+        .where(
+            Submission.id == submission.id,
+            Submission.state.in_(from_states),
+        )
+        .values(state=SubmissionState.QUEUED, job_id=key.job_id)
+    ).rowcount
+    db.session.commit()
+    if not claimed:
+        return False  # finished meanwhile
+    if not push(key):
+        mark_received(key)
+        db.session.commit()
         return False
-    mark_queued(submission)
     return True
 
 
@@ -421,7 +442,7 @@ def reconcile(limit: int = 1000) -> int:
         .where(Submission.state.in_([SubmissionState.RECEIVED, SubmissionState.QUEUED]))
         .order_by(Submission.id)
         .limit(limit)
-    )
+    ).all()
     for submission in waiting:
         if submission.state == SubmissionState.QUEUED and not _job_lost(submission.job_id):
             continue
