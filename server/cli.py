@@ -219,7 +219,7 @@ def renormalize_command(xml_form_id: str, project_id: int | None) -> None:
     what a first run with the fixed mapping would give. One transaction: interrupted, it
     changes nothing.
     """
-    from server.cases.renormalize import plan_renormalization, renormalize
+    from server.cases.renormalize import QueueBusy, plan_renormalization, renormalize
     from server.forms.models import Form
 
     query = select(Form).where(Form.xml_form_id == xml_form_id)
@@ -231,8 +231,12 @@ def renormalize_command(xml_form_id: str, project_id: int | None) -> None:
         raise click.ClickException(f"{problem} with the id '{xml_form_id}'.")
     plan = plan_renormalization(forms[0])
     total = len(plan.submission_ids)
-    with click.progressbar(length=total, label="Renormalizing", file=sys.stderr) as bar:
-        result = renormalize(plan, progress=bar.update)
+    try:
+        with click.progressbar(length=total, label="Renormalizing", file=sys.stderr) as bar:
+            result = renormalize(plan, progress=bar.update)
+    except QueueBusy as busy:
+        db.session.rollback()
+        raise click.ClickException(str(busy)) from None
     db.session.commit()
     states = ", ".join(f"{n} {state}" for state, n in sorted(result.states.items()))
     click.echo(

@@ -8,8 +8,10 @@ import io
 
 import pytest
 from lxml import etree
+from sqlalchemy import select
 
 from server.extensions import db
+from server.projects.models import Project
 from tests.cases_support import FOLLOW_UP_MD, SCREENING_MD, follow_up_xml, post, screening_xml
 from tests.factories import app_user_with_forms
 
@@ -119,3 +121,14 @@ def test_the_integrity_url_needs_a_valid_token_and_a_known_list(phone, client):
     assert unknown.status_code == 404
     no_auth = client.get(f"/v1/projects/{project_id}/datasets/cases/integrity?id=x")
     assert no_auth.status_code == 401
+
+
+def test_only_a_phone_given_a_form_with_the_list_may_ask_its_integrity(phone, make, client):
+    from server.forms.models import Form
+
+    project_id, _ = phone
+    screening_only = db.session.scalar(select(Form).where(Form.xml_form_id == "mini_screening"))
+    project = db.session.get(Project, project_id)
+    _, token = app_user_with_forms(project, [screening_only])
+    response = client.get(f"/v1/key/{token}/projects/{project_id}/datasets/cases/integrity?id=x")
+    assert response.status_code == 404

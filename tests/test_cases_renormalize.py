@@ -139,3 +139,19 @@ def test_renormalize_names_a_missing_or_ambiguous_form(make, runner):
     make.form(SCREENING_MD, project=other)
     both = runner.invoke(args=["submissions", "renormalize", "--form", "mini_screening"])
     assert both.exit_code != 0 and "give --project" in both.output
+
+
+def test_renormalize_waits_for_the_queue(make, client, runner, app_context):
+    """A submission still queued could be applied by a worker while its case is rebuilt."""
+    project = make.project()
+    make.form(SCREENING_MD, project=project)
+    _, token = app_user_with_forms(project)
+    project_id = project.id
+    first, _, _ = screening_xml()
+    post(client, project_id, token, first)
+    drain(runner)
+    second, _, case_uuid = screening_xml()
+    post(client, project_id, token, second)  # queued, no worker yet
+    busy = runner.invoke(args=["submissions", "renormalize", "--form", "mini_screening"])
+    assert busy.exit_code != 0 and "1 submission(s) of these cases still wait" in busy.output
+    assert db.session.scalar(select(Case).where(Case.uuid != case_uuid)) is not None

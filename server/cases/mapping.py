@@ -16,7 +16,7 @@ from lxml import etree
 
 from server.cases.fields import MULTI_KINDS, Field, Kind, Record, fields_of
 from server.forms.problems import FormProblem
-from server.forms.xform import NS, primary_instance_root
+from server.forms.xform import NS, local_name, primary_instance_root
 
 ENTITIES_NS = "http://www.opendatakit.org/xforms/entities"
 SAVETO = f"{{{ENTITIES_NS}}}saveto"
@@ -35,16 +35,12 @@ class Question:
     multiple: bool  #: a select_multiple (body <select>)
 
 
-def _local(element: etree._Element) -> str:
-    return etree.QName(element).localname
-
-
 def _path(element: etree._Element) -> str:
     parts = []
     while element is not None and isinstance(element.tag, str):
-        parts.append(_local(element))
+        parts.append(local_name(element))
         element = element.getparent()
-        if element is not None and _local(element) == "instance":
+        if element is not None and local_name(element) == "instance":
             break
     return "/" + "/".join(reversed(parts))
 
@@ -53,10 +49,10 @@ def _entities(instance_root: etree._Element) -> dict[str, tuple[str, str]]:
     """Container path → (dataset, entity element path) for each entity declaration."""
     found = {}
     for element in instance_root.iter():
-        if not isinstance(element.tag, str) or _local(element) != "entity":
+        if not isinstance(element.tag, str) or local_name(element) != "entity":
             continue
         meta = element.getparent()
-        if meta is None or _local(meta) != "meta" or element.get("dataset") is None:
+        if meta is None or local_name(meta) != "meta" or element.get("dataset") is None:
             continue
         container = _path(meta.getparent())
         if container in found:  # a repeat's template and its first instance

@@ -15,6 +15,7 @@ from lxml import etree
 
 from server.cases import codes
 from server.cases.fields import CODE_SOURCES, EXTENSION_CODES, Field, Kind, Record, fields_of
+from server.forms.xform import local_name
 
 TRUE = {"true", "1", "yes"}
 FALSE = {"false", "0", "no"}
@@ -60,10 +61,6 @@ class SubmissionValues:
         return [r for r in self.records if r.dataset is not Record.CASES]
 
 
-def _local(element: etree._Element) -> str:
-    return etree.QName(element).localname
-
-
 @lru_cache(maxsize=4096)
 def _any_namespace(relative: str) -> str:
     """An ElementPath for local names in any namespace or none: a/b -> {*}a/{*}b."""
@@ -78,11 +75,11 @@ def _child(element: etree._Element, relative: str) -> etree._Element | None:
 def _containers(root: etree._Element, container: str) -> list[etree._Element]:
     """Every element at an absolute instance path (several for a repeat)."""
     steps = container.strip("/").split("/")
-    if _local(root) != steps[0]:
+    if local_name(root) != steps[0]:
         return []
     found = [root]
     for step in steps[1:]:
-        found = [c for e in found for c in e if isinstance(c.tag, str) and _local(c) == step]
+        found = [c for e in found for c in e if isinstance(c.tag, str) and local_name(c) == step]
     return found
 
 

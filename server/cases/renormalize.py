@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from server.cases.models import Case, CaseVersion, Person
 from server.cases.operations import normalize, record_outcome
@@ -57,8 +57,29 @@ def plan_renormalization(form: Form) -> Plan:
     return Plan(form, case_ids, sorted(replay_ids))
 
 
+class QueueBusy(Exception):
+    """Submissions of the plan still wait for the worker: rebuilding now could lose them."""
+
+
 def renormalize(plan: Plan, progress: Callable[[int], None] | None = None) -> Renormalized:
-    """Rebuild the planned cases; the caller commits."""
+    """Rebuild the planned cases; the caller commits.
+
+    Refused while any submission to apply again is still received or queued: a worker
+    applying it meanwhile would have its change removed with the case.
+    """
+    waiting = db.session.scalar(
+        select(func.count())
+        .select_from(Submission)
+        .where(
+            Submission.id.in_(plan.submission_ids),
+            Submission.state.in_([SubmissionState.RECEIVED, SubmissionState.QUEUED]),
+        )
+    )
+    if waiting:
+        raise QueueBusy(
+            f"{waiting} submission(s) of these cases still wait for the worker; run this "
+            "again once the queue has processed them."
+        )
     form = plan.form
     mapping = form.current_def.case_mapping if form.current_def else None
     _remove_cases(plan.case_ids)
@@ -66,10 +87,9 @@ def renormalize(plan: Plan, progress: Callable[[int], None] | None = None) -> Re
     done = 0
     for submission_id in plan.submission_ids:
         submission = db.session.get(Submission, submission_id)
-        if submission.state != SubmissionState.RECEIVED:
-            used = mapping if submission.form_id == form.id else submission.form_def.case_mapping
-            state = record_outcome(submission, normalize(submission, used))
-            states[state] = states.get(state, 0) + 1
+        used = mapping if submission.form_id == form.id else submission.form_def.case_mapping
+        state = record_outcome(submission, normalize(submission, used))
+        states[state] = states.get(state, 0) + 1
         done += 1
         if progress is not None:
             progress(1)

@@ -67,6 +67,11 @@ def _model(root: etree._Element) -> etree._Element:
     return model
 
 
+def local_name(element: etree._Element) -> str:
+    """An element's name without its namespace (submissions may or may not use one)."""
+    return etree.QName(element).localname
+
+
 def primary_instance_root(root: etree._Element) -> etree._Element:
     instance = _model(root).find("xf:instance", NS)
     children = [] if instance is None else [c for c in instance if isinstance(c.tag, str)]

@@ -189,6 +189,14 @@ def _integrity(scope: Scope, dataset: str) -> Response:
     """Which entities of the list a phone holds are gone (Collect asks before using it)."""
     if dataset not in entity_list.ENTITY_LISTS.values() or len(scope.project_ids) != 1:
         abort(404)
+    uses_the_list = any(
+        attachment.dataset == dataset
+        for form in scope.forms()
+        if form.state in DOWNLOADABLE_STATES and form.current_def is not None
+        for attachment in form.current_def.attachments
+    )
+    if not uses_the_list:
+        abort(404)  # only a phone given a form that uses the list may ask about it
     ids = request.args.get("id", "").split(",")
     return responses.entity_integrity(entity_list.deleted_states(scope.project_ids[0], ids))
 

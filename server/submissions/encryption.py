@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from lxml import etree
 
 from server.forms.problems import FormRejected
-from server.forms.xform import instance_version, parse_xml_safely
+from server.forms.xform import instance_version, local_name, parse_xml_safely
 from server.submissions.instance import SAFE_NAME
 
 try:  # cryptography >= 46 files CFB under "decrepit"; the ODK protocol still requires it
@@ -93,13 +93,9 @@ class Envelope:
         return [*self.media_files, self.encrypted_xml_file]
 
 
-def _local(element: etree._Element) -> str:
-    return etree.QName(element).localname
-
-
 def _children(element: etree._Element, name: str) -> list[etree._Element]:
     """Children by local name: Collect, Enketo and Aggregate use different namespaces."""
-    return [c for c in element if isinstance(c.tag, str) and _local(c) == name]
+    return [c for c in element if isinstance(c.tag, str) and local_name(c) == name]
 
 
 def _text(element: etree._Element | None) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from server.forms.xform import NS, instance_version, primary_instance_root
+from server.forms.xform import NS, instance_version, local_name, primary_instance_root
 
 ENCRYPTED_NS = "http://www.opendatakit.org/xforms/encrypted"
 #: A safe attachment name: a plain file name, no directory parts, no control characters.
@@ -55,15 +55,11 @@ class InstanceInfo:
     named_files: list[str] = field(default_factory=list)
 
 
-def _local(element: etree._Element) -> str:
-    return etree.QName(element).localname
-
-
 def _meta_value(root: etree._Element, name: str) -> str | None:
     for meta in root:
-        if isinstance(meta.tag, str) and _local(meta) == "meta":
+        if isinstance(meta.tag, str) and local_name(meta) == "meta":
             for child in meta:
-                if isinstance(child.tag, str) and _local(child) == name:
+                if isinstance(child.tag, str) and local_name(child) == name:
                     return (child.text or "").strip() or None
     return None
 
@@ -83,7 +79,7 @@ def read_instance(
         named = [
             (f.text or "").strip()
             for f in root.iter()
-            if isinstance(f.tag, str) and _local(f) in ("file", "encryptedXmlFile")
+            if isinstance(f.tag, str) and local_name(f) in ("file", "encryptedXmlFile")
         ]
     else:
         named = _binary_answers(root, binary_paths or [])
@@ -102,7 +98,9 @@ def _binary_answers(root: etree._Element, paths: list[list[str]]) -> list[str]:
     for steps in paths:
         level = [root]
         for step in steps:
-            level = [c for e in level for c in e if isinstance(c.tag, str) and _local(c) == step]
+            level = [
+                c for e in level for c in e if isinstance(c.tag, str) and local_name(c) == step
+            ]
         found += [(e.text or "").strip() for e in level]
     return found
 
@@ -116,6 +114,6 @@ def binary_paths(form_xml: str) -> list[list[str]]:
     for bind in model.findall("xf:bind", NS):
         if (bind.get("type") or "").split(":")[-1] == "binary":
             steps = [s for s in (bind.get("nodeset") or "").split("/") if s]
-            if steps and steps[0] == _local(instance_root):
+            if steps and steps[0] == local_name(instance_root):
                 paths.append(steps[1:])
     return paths

@@ -19,18 +19,18 @@ log = logging.getLogger(__name__)
 DONE = {SubmissionState.NORMALIZED, SubmissionState.NEEDS_REVIEW}
 
 
-def process_submission(form_id: int, instance_id: str, *, again: bool = False) -> str:
+def process_submission(form_id: int, instance_id: str) -> str:
     """Normalize one submission into the case schema, once.
 
     Keyed by (form, instanceID): a second run of a finished job changes nothing, and a run
     cut short (killed worker, database error) rolled back, so the retry starts clean.
-    `again` re-applies a finished submission (renormalization). Logs ids, never values.
+    Logs ids, never values.
     """
     submission = _load(form_id, instance_id)
     if submission is None:
         log.warning("a submission of form %s vanished before processing", form_id)
         return "missing"
-    if submission.state in DONE and not again:
+    if submission.state in DONE:
         return submission.state
     submission_id = submission.id
     job = get_current_job()
