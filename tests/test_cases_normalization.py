@@ -228,3 +228,16 @@ def test_a_failing_job_leaves_no_half_written_case_and_is_failed_after_its_retri
     monkeypatch.undo()
     assert process_submission(form_id, instance_id) == "normalized"
     assert case_by_uuid(case_uuid) is not None
+
+
+def test_other_in_a_country_list_is_not_a_problem(phone, client, runner, app_context):
+    """The form offers "other" with a text question; there is just no ISO code to keep."""
+    project_id, token = phone
+    xml, instance_id, case_uuid = screening_xml(citizenship="KHM other")
+    xml = xml.replace(b"<ecountry>THA</ecountry>", b"<ecountry>other</ecountry>")
+    post(client, project_id, token, xml)
+    drain(runner)
+    assert submission(instance_id).state == "normalized", submission(instance_id).problems
+    case = case_by_uuid(case_uuid)
+    assert case.person.citizenship == ["KHM"]
+    assert [e.country for e in case.movement_events] == ["KHM", None]

@@ -19,6 +19,9 @@ from server.forms.xform import local_name
 
 TRUE = {"true", "1", "yes"}
 FALSE = {"false", "0", "no"}
+#: "Other" in a country or language list: no ISO code to store; the form keeps the text
+#: in its `<field>_other` question, which the submission (and its review) still has.
+OTHER = "other"
 MISSION_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_\-]{1,15}$")
 
 
@@ -124,15 +127,19 @@ def read_submission(root: etree._Element, mapping: dict) -> SubmissionValues:
                     continue  # not answered (or not relevant): leaves the case as it was
                 spec = known[mapped["field"]]
                 try:
-                    values.values[spec.name] = convert(spec, raw)
+                    value = convert(spec, raw)
                 except ValueError as error:
                     problems.append(Problem(spec.name, f"{path}/{mapped['path']}", str(error)))
+                    continue
+                if value is not None and value != []:
+                    values.values[spec.name] = value
             records.append(values)
     return SubmissionValues(records=records, problems=problems)
 
 
 def convert(spec: Field, raw: str) -> object:
-    """One submitted value as the case schema stores it; ValueError says what is wrong."""
+    """One submitted value as the case schema stores it (None: nothing to store);
+    ValueError says what is wrong."""
     kind = spec.kind
     try:
         if kind == Kind.TEXT:
@@ -142,11 +149,11 @@ def convert(spec: Field, raw: str) -> object:
         if kind == Kind.CODES:
             return _unique(_code(spec.name, part) for part in raw.split())
         if kind == Kind.COUNTRY:
-            return codes.country(raw)
+            return None if raw.lower() == OTHER else codes.country(raw)
         if kind == Kind.COUNTRIES:
-            return _unique(codes.country(part) for part in raw.split())
+            return _unique(codes.country(p) for p in raw.split() if p.lower() != OTHER)
         if kind == Kind.LANGUAGE:
-            return codes.language(raw)
+            return None if raw.lower() == OTHER else codes.language(raw)
     except codes.InvalidCode as error:
         raise ValueError(error.message) from None
     if kind == Kind.DATE:
