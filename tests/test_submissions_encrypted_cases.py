@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from server.cases.models import Case
 from server.cases.reading import SubmissionValues
@@ -435,5 +435,8 @@ def test_central_encrypted_submission_decrypts_for_normalization(
     )
     other.chmod(0o600)
     monkeypatch.setitem(app.config, "PRIVATE_KEY_FILES", {str(phone.project_id): [str(other)]})
-    assert process_submission(two_row.form_id, two_row.instance_id, again=True) == "needs_review"
+    form_id, instance_id = two_row.form_id, two_row.instance_id
+    db.session.execute(update(Submission).where(Submission.id == two_row.id).values(state="queued"))
+    db.session.commit()  # as `casebridge keys process` re-queues it
+    assert process_submission(form_id, instance_id) == "needs_review"
     assert "not unlocked on this server" in submission(two_row.instance_id).problems[0]["message"]
