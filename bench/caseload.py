@@ -52,7 +52,7 @@ SCREENING, ASSISTANCE, REINTEGRATION = "cb_screening", "cb_assistance", "cb_rein
 CONSENT_POINTS = ["purpose", "data_use", "research_use", "right_of_access", "retention",
                   "withdrawal"]  # fmt: skip
 #: Values a phone may send that the server must flag for review, not apply (~1%).
-INVALID_KINDS = ("citizenship_not_iso", "citizenship_other", "language_other", "legacy_gender")
+INVALID_KINDS = ("citizenship_not_iso", "citizenship_withdrawn_code", "legacy_gender")
 
 
 @dataclass
@@ -267,6 +267,11 @@ class Caseload:
             answers["prs_maritalstatus"] = "single"
         if rng.random() < 0.85:
             answers["prs_highestlevelofeducation"] = _W["education"].one(rng)
+        if rng.random() < 0.003:  # a citizenship or language not in the lists: "other"
+            answers.update(prs_citizenship=["other"], prs_citizenship_other="Kosovo")
+        if rng.random() < 0.003:
+            answers.update(prs_primarylanguage="other", prs_primarylanguage_other="Akha")
+            answers.pop("prs_secondarylanguage", None)
         self._contact(rng, answers, country, profile, cities)
         if rng.random() < self.invalid_share:
             return self._invalid(rng, answers)
@@ -293,10 +298,8 @@ class Caseload:
         kind = rng.choice(INVALID_KINDS)
         if kind == "citizenship_not_iso":
             answers["prs_citizenship"] = ["XKX"]  # Kosovo: EU/ICAO code, not ISO 3166
-        elif kind == "citizenship_other":
-            answers.update(prs_citizenship=["other"], prs_citizenship_other="Kosovo")
-        elif kind == "language_other":
-            answers.update(prs_primarylanguage="other", prs_primarylanguage_other="Akha")
+        elif kind == "citizenship_withdrawn_code":
+            answers["prs_citizenship"] = ["BUR"]  # Burma: withdrawn from ISO 3166 in 1989
         else:
             answers["prs_gender"] = "female"  # a choice name of an earlier form version
         return kind

@@ -113,8 +113,6 @@ def load(cases: int, seed: int, batch: int = 500, phones: int = 40) -> dict:
             xml_bytes += len(sub.xml)
             if len(keys) == batch:
                 queued += _commit_and_push(db, subs, keys)
-                if received % (batch * 20) == 0:
-                    print(f"[load] {received} received", file=sys.stderr, flush=True)
         queued += _commit_and_push(db, subs, keys)
     return {
         "received": received,
@@ -169,15 +167,25 @@ def mb(kb: int | None) -> float | None:
 
 
 class Drain:
-    """Poll the database for progress, sample each worker's memory; stop when all is done."""
+    """Poll the database for progress, sample each worker's memory; stop when all is done.
 
-    def __init__(self, database_url: str, total: int, workers: dict[str, int], poll: float):
+    `workers` are the Procfile processes (process groups); the RQ worker processes inside
+    them (one, or a pool's forks) are found in RQ's registry, and each one's RSS is sampled.
+    """
+
+    def __init__(
+        self, database_url: str, redis_url: str, total: int, workers: dict[str, int], poll: float
+    ):
+        from redis import Redis
         from sqlalchemy import create_engine
 
         self.engine = create_engine(database_url)
+        self.redis = Redis.from_url(redis_url, socket_timeout=2)
         self.total, self.workers, self.poll = total, workers, poll
         self.samples: list[dict] = []
         self.first_done: tuple[int, dict] | None = None  #: (done, CPU s per group) then
+        self.services: dict[str, int] = {}  #: other process groups whose memory is sampled
+        self.rq_pids: dict[str, list[int]] = {}  #: Procfile process -> its RQ worker pids
 
     def remaining(self) -> int:
         from sqlalchemy import text
@@ -189,6 +197,36 @@ class Drain:
                 ).scalar()
             )
 
+    def _find_rq_workers(self, memory: dict[str, dict]) -> None:
+        from rq import Worker
+
+        try:
+            registered = {w.pid for w in Worker.all(connection=self.redis) if w.pid}
+        except Exception:  # noqa: BLE001 - try again at the next poll
+            return
+        for group, processes in memory.items():
+            pids = sorted(pid for pid in processes if pid in registered)
+            if pids:
+                self.rq_pids[group] = pids
+
+    def _sample(self, sample: dict) -> None:
+        memory = {group: memory_of_group(pgid) for group, pgid in self.workers.items()}
+        known = {pid for pids in self.rq_pids.values() for pid in pids}
+        alive = {pid for processes in memory.values() for pid in processes}
+        if len(self.rq_pids) < len(self.workers) or not known <= alive:
+            self._find_rq_workers(memory)
+        sample["rss_kb"], sample["hwm_kb"], sample["group_rss_kb"] = {}, {}, {}
+        for group, processes in memory.items():
+            sample["group_rss_kb"][group] = sum(m["rss_kb"] for m in processes.values())
+            for index, pid in enumerate(self.rq_pids.get(group, []), start=1):
+                if pid in processes:
+                    name = f"{group}/rq{index}"
+                    sample["rss_kb"][name] = processes[pid]["rss_kb"]
+                    sample["hwm_kb"][name] = processes[pid]["hwm_kb"]
+        for name, pgid in self.services.items():
+            rss = sum(m["rss_kb"] for m in memory_of_group(pgid).values())
+            sample["rss_kb"][name] = sample["group_rss_kb"][name] = rss
+
     def run(self, started: float, timeout: float, cpu_now) -> dict:
         """Until nothing is left; `cpu_now()` is read when the first submission is done."""
         first_done_s = None
@@ -196,15 +234,8 @@ class Drain:
             remaining = self.remaining()
             elapsed = time.monotonic() - started
             done = self.total - remaining
-            sample = {"t": round(elapsed, 2), "done": done, "workers": {}}
-            for name, pgid in self.workers.items():
-                memory = memory_of_group(pgid)
-                leader = memory.get(pgid, {})
-                sample["workers"][name] = {
-                    "rss_kb": leader.get("rss_kb"),
-                    "hwm_kb": leader.get("hwm_kb"),
-                    "group_rss_kb": sum(m["rss_kb"] for m in memory.values()),
-                }
+            sample = {"t": round(elapsed, 2), "done": done}
+            self._sample(sample)
             self.samples.append(sample)
             if done and first_done_s is None:
                 first_done_s = round(elapsed, 2)
@@ -219,15 +250,22 @@ class Drain:
             time.sleep(self.poll)
 
     def memory_at_progress(self) -> dict:
-        """Each worker's RSS when 10%, 50% and 100% of the submissions were done, and peak."""
+        """Each RQ worker's RSS when 10%, 50% and 100% were done, and its peak (VmHWM)."""
+        names = list(dict.fromkeys(n for s in self.samples for n in s["rss_kb"]))
         report = {}
-        for name in self.workers:
+        for name in names:
             marks = {}
             for mark in PROGRESS_MARKS:
-                hit = next((s for s in self.samples if s["done"] >= mark * self.total), None)
-                rss = hit["workers"][name]["rss_kb"] if hit else None
-                marks[f"{int(mark * 100)}%"] = mb(rss)
-            peaks = [s["workers"][name]["hwm_kb"] or 0 for s in self.samples]
+                hit = next(
+                    (
+                        s
+                        for s in self.samples
+                        if s["done"] >= mark * self.total and name in s["rss_kb"]
+                    ),
+                    None,
+                )
+                marks[f"{int(mark * 100)}%"] = mb(hit["rss_kb"][name]) if hit else None
+            peaks = [s["hwm_kb"].get(name) or s["rss_kb"].get(name) or 0 for s in self.samples]
             marks["peak_hwm"] = mb(max(peaks, default=0))
             report[name] = marks
         return report
@@ -348,7 +386,15 @@ def redis_memory(redis_url: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=TARGET_CASES)
-    parser.add_argument("--workers", type=int, default=1, help="Procfile worker processes")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="copies of the Procfile's worker: line to run"
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="override the worker line's --processes (RQ worker processes per copy)",
+    )
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--seed", type=int, default=2008)
     parser.add_argument("--timeout", type=float, default=3600, help="drain time bound, s")
@@ -369,6 +415,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=None, help="JSON file to write")
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)  # the child
     args = parser.parse_args(argv)
+    if (args.profile or args.py_spy) and args.processes not in (None, 1):
+        parser.error("--profile and --py-spy look at one RQ worker process: --processes 1")
+    if args.profile or args.py_spy:
+        args.processes = 1  # a profiler sees one process; a pool's forks would be missed
     if args.load:
         print(json.dumps(load(args.cases, args.seed)))
         return 0
@@ -402,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         return 0
     name = f"cases-{started_at:%Y-%m-%dT%H%M%S}-{args.database}-{args.cases}-w{args.workers}"
+    if args.processes is not None:
+        name += f"-p{args.processes}"
     output = args.output or BENCH / "results" / f"{name}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
@@ -438,7 +490,7 @@ def run(args, instance: Path, procs: Processes, started_at: datetime) -> dict:
     )
     logs = instance / "logs"
     logs.mkdir()
-    worker_argv = shlex.split(procfile_lines()["worker"])
+    worker_argv = worker_command(args.processes)
     if args.profile:
         return profile(args, worker_argv, env, instance, total)
 
@@ -448,7 +500,9 @@ def run(args, instance: Path, procs: Processes, started_at: datetime) -> dict:
     if postmaster:
         groups["postgresql"] = -postmaster  # the postmaster and its backends
     code_before = code_state()
-    drain = Drain(effective_db, total, {}, args.poll)
+    drain = Drain(effective_db, redis_url, total, {}, args.poll)
+    if redis_process is not None:
+        drain.services["redis"] = redis_process.pid  # RQ keeps finished jobs for a while
     load_before = [round(x, 2) for x in os.getloadavg()]
     try:
         cpu_before, own_before = group_cpu_seconds(groups), os.times()
@@ -504,6 +558,8 @@ def run(args, instance: Path, procs: Processes, started_at: datetime) -> dict:
         "submissions": total,
         "workers": args.workers,
         "worker_command": worker_argv,
+        "procfile_worker": procfile_lines()["worker"],
+        "rq_worker_processes": sum(len(pids) for pids in drain.rq_pids.values()),
         "seed": args.seed,
         "machine": machine_info(),
         "code": code_before,
@@ -536,6 +592,18 @@ def run(args, instance: Path, procs: Processes, started_at: datetime) -> dict:
 
 
 PY_SPY_RATE = 100
+
+
+def worker_command(processes: int | None) -> list[str]:
+    """The Procfile's `worker:` line; `processes` overrides its `--processes` (RQ's pool)."""
+    argv = shlex.split(procfile_lines()["worker"])
+    if processes is None:
+        return argv
+    argv = [a for a in argv if not a.startswith("--processes=")]
+    if "--processes" in argv:
+        position = argv.index("--processes")
+        del argv[position : position + 2]
+    return [*argv, "--processes", str(processes)] if processes != 1 else argv
 
 
 def start_py_spy(args, procs: Processes, pid: int, instance: Path):
@@ -594,7 +662,9 @@ def profile(args, worker_argv: list[str], env: dict, instance: Path, total: int)
 def print_report(result: dict, output: Path) -> None:
     print()
     print(
-        f"Cases, {result['database']}, {result['workers']} worker(s): {result['cases']} cases in "
+        f"Cases, {result['database']}, {result['workers']} x "
+        f"`{shlex.join(result['worker_command'])}` ({result['rq_worker_processes']} RQ worker "
+        f"processes): {result['cases']} cases in "
         f"{result['submissions']} submissions (XML {result['load']['xml_bytes_mean']} B mean)"
     )
     if result["drain_s"] is None:

@@ -132,7 +132,7 @@ def test_generated_submissions_become_cases_through_the_shipped_forms(
     shipped, client, runner, app_context
 ):
     project_id, token = shipped
-    plain, refused, invalid, follow_up, updated = _pick(Caseload(150, seed=3))
+    plain, refused, invalid, follow_up, updated = _pick(Caseload(120, seed=3, invalid_share=0.05))
     screenings = {s.instance_id: s for s in [*plain, refused, invalid, updated]}.values()
     for sub in [*screenings, follow_up]:  # a follow-up comes after its screening
         assert post(client, project_id, token, sub.xml).status_code == 201
