@@ -6,7 +6,7 @@
 
 One temporary instance: a local redis-server, the database, `casebridge setup` (publishes
 xlsforms/), then the caseload of bench/caseload.py received in-process exactly as the
-OpenRosa view receives a phone's post (`receive`, `mark_queued`, commit, `push`), in
+OpenRosa view receives a phone's post (`receive`, `mark_queued`, commit, `wake`), in
 batches. Untimed so far. Then the drain, timed: N workers started as the Procfile's
 `worker:` line, until every submission is normalized, needs_review or failed (the database
 is polled). Reported: drain time, cases and submissions per second, each worker's RSS over
@@ -74,7 +74,7 @@ def load(cases: int, seed: int, batch: int = 500, phones: int = 40) -> dict:
 
     Per submission `receive` (parse, form version, duplicate check, one INSERT, already
     marked queued); a commit per `batch` (the view commits per post: the same rows, fewer
-    fsyncs), then `push` of each receipt's queue key after the commit, as the view does.
+    fsyncs), then `wake` for each receipt after the commit, as the view does.
     """
     from sqlalchemy import select
 
@@ -85,6 +85,7 @@ def load(cases: int, seed: int, batch: int = 500, phones: int = 40) -> dict:
     from server.forms.models import Form
     from server.projects.models import Project
     from server.submissions import operations as subs
+    from server.submissions import queueing
 
     app = create_app()
     started = time.monotonic()
@@ -112,8 +113,8 @@ def load(cases: int, seed: int, batch: int = 500, phones: int = 40) -> dict:
             received += 1
             xml_bytes += len(sub.xml)
             if len(keys) == batch:
-                queued += _commit_and_push(db, subs, keys)
-        queued += _commit_and_push(db, subs, keys)
+                queued += _commit_and_wake(db, queueing, keys)
+        queued += _commit_and_wake(db, queueing, keys)
     return {
         "received": received,
         "queued": queued,
@@ -123,15 +124,15 @@ def load(cases: int, seed: int, batch: int = 500, phones: int = 40) -> dict:
     }
 
 
-def _commit_and_push(db, subs, keys: list) -> int:
-    """After the commit, as the view: push each job; a failed push leaves the row received."""
+def _commit_and_wake(db, queueing, keys: list) -> int:
+    """After the commit, as the view: wake the queue for each; if Redis is down, 'received'."""
     db.session.commit()
     pushed = 0
     for key in keys:
-        if subs.push(key):
+        if queueing.wake():
             pushed += 1
         else:
-            subs.mark_received(key)
+            queueing.mark_received(key)
     db.session.commit()
     keys.clear()
     return pushed

@@ -202,10 +202,10 @@ def submissions() -> None:
 @submissions.command("reconcile")
 @with_appcontext
 def reconcile_command() -> None:
-    """Enqueue every submission still 'received', or 'queued' with its job lost."""
-    from server.submissions.operations import reconcile
+    """Queue again every submission still 'received', or held by a lost job; wake the queue."""
+    from server.submissions.queueing import reconcile
 
-    click.echo(f"Enqueued {reconcile()} submission(s).")
+    click.echo(f"{reconcile()} submission(s) wait to be normalized.")
 
 
 @submissions.command("renormalize")
@@ -297,13 +297,13 @@ def worker(burst: bool, processes: int) -> None:
     from rq.worker_pool import WorkerPool
 
     from server.extensions import QUEUE_NAMES, queue, redis_connection
-    from server.submissions.operations import reconcile
+    from server.submissions.queueing import reconcile
     from server.worker import CaseBridgeWorker, schedule_reconcile
 
     queues = [queue(name) for name in QUEUE_NAMES]
-    recovered = reconcile()
-    if recovered:
-        click.echo(f"Re-enqueued {recovered} submission(s) the queue had lost.")
+    waiting = reconcile()
+    if waiting:
+        click.echo(f"{waiting} submission(s) wait to be normalized; the queue is woken.")
     if not burst:
         schedule_reconcile(queue("default"))
     if processes == 1:

@@ -135,17 +135,20 @@ def test_enketo_literal_filename_is_accepted(phone, app):
 def test_redis_down_still_accepts_and_the_reconciler_enqueues_later(phone, app, monkeypatch):
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from server.submissions import operations
+    from server.extensions import queue
+    from server.submissions import queueing
 
-    def unreachable(*args, **kwargs):
-        raise RedisConnectionError("down")
+    class Unreachable:
+        def __getattr__(self, name):
+            raise RedisConnectionError("down")
 
-    monkeypatch.setattr(operations, "queue", lambda name: type("Q", (), {"enqueue": unreachable})())
+    monkeypatch.setattr(queueing, "redis_connection", Unreachable)
     assert phone(multipart(submission_xml())).status_code == 201
     assert _submissions(app)[0].state == "received"
     monkeypatch.undo()
     with app.app_context():
-        assert operations.reconcile() == 1
+        assert queueing.reconcile() == 1
+        assert queue("submissions").count == 1  # a batch job, woken
     assert _submissions(app)[0].state == "queued"
 
 

@@ -37,7 +37,9 @@ def new_uuid() -> str:
 
 
 class UuidMixin:
-    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    uuid: Mapped[str] = mapped_column(
+        String(36), unique=True, default=new_uuid, insert_sentinel=True
+    )
 
 
 class Person(UuidMixin, db.Model):

@@ -28,7 +28,7 @@ from server.cases.models import (
     VictimProfile,
     new_uuid,
 )
-from server.cases.reading import Problem, RecordValues, read_submission
+from server.cases.reading import Problem, RecordValues, SubmissionValues, read_submission
 from server.extensions import db
 from server.forms.xform import parse_xml_safely
 from server.submissions.decryption import PROBLEM_FIELD, NotDecrypted, plaintext_xml
@@ -66,22 +66,88 @@ class CaseNotYetKnown(Exception):
     """
 
 
+class KnownRecords:
+    """Cases and child records by uuid, for the submissions being normalized together.
+
+    A batch reads every uuid its submissions name with one SELECT per table (`prefetch`);
+    a record made earlier in the batch is found by the next submission before any flush.
+    Anything not prefetched is looked up when asked.
+    """
+
+    def __init__(self) -> None:
+        self._by_model: dict[type, dict[str, object | None]] = {}
+
+    def prefetch(self, values: list[SubmissionValues]) -> None:
+        wanted: dict[type, set[str]] = {}
+        for submission_values in values:
+            for record in submission_values.records:
+                if record.entity_id:
+                    model = (
+                        Case if record.dataset is Record.CASES else CHILD_MODELS[record.dataset][0]
+                    )
+                    wanted.setdefault(model, set()).add(record.entity_id)
+        for model, uuids in wanted.items():
+            known = self._by_model.setdefault(model, {})
+            uuids -= known.keys()
+            known.update(dict.fromkeys(uuids))
+            for chunk in _chunks(sorted(uuids), 500):
+                for row in db.session.scalars(select(model).where(model.uuid.in_(chunk))):
+                    known[row.uuid] = row
+
+    def find(self, model: type, uuid: str | None):
+        if not uuid:
+            return None
+        known = self._by_model.setdefault(model, {})
+        if uuid not in known:
+            known[uuid] = db.session.scalar(select(model).where(model.uuid == uuid))
+        return known[uuid]
+
+    def add(self, record) -> None:
+        self._by_model.setdefault(type(record), {})[record.uuid] = record
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass
+class ReadSubmission:
+    """What a submission says, read from its XML; `outcome` is set when that is all."""
+
+    values: SubmissionValues | None = None
+    outcome: Outcome | None = None
+
+
+def read(submission: Submission, mapping: dict | None) -> ReadSubmission:
+    """Decrypt (in memory only), parse and read a submission's mapped values. No writes."""
+    if not mapping:
+        return ReadSubmission(outcome=Outcome())  # stored and exported, but makes no case
+    try:
+        xml = plaintext_xml(submission)  # an encrypted one is decrypted, in memory only
+    except NotDecrypted as error:
+        return ReadSubmission(outcome=Outcome(problems=[Problem(PROBLEM_FIELD, "", error.message)]))
+    return ReadSubmission(values=read_submission(parse_xml_safely(xml), mapping))
+
+
 def normalize(
-    submission: Submission, mapping: dict | None, *, wait_for_case: bool = False
+    submission: Submission,
+    mapping: dict | None,
+    *,
+    wait_for_case: bool = False,
+    known: KnownRecords | None = None,
+    read_first: ReadSubmission | None = None,
 ) -> Outcome:
     """Apply one submission to its case; the caller commits.
 
     `wait_for_case` raises CaseNotYetKnown for an update of an unknown case, so that the
-    job is retried, instead of recording the problem at once.
+    job is retried, instead of recording the problem at once. A batch passes what it read
+    and prefetched (`read_first`, `known`).
     """
-    if not mapping:
-        return Outcome()  # stored and exported, but this form makes no case
-    try:
-        xml = plaintext_xml(submission)  # an encrypted one is decrypted, in memory only
-    except NotDecrypted as error:
-        return Outcome(problems=[Problem(PROBLEM_FIELD, "", error.message)])
-    root = parse_xml_safely(xml)
-    values = read_submission(root, mapping)
+    found = read_first or read(submission, mapping)
+    if found.outcome is not None:
+        return found.outcome
+    values = found.values
     outcome = Outcome(problems=list(values.problems))
     case_values = values.case
     if case_values is None or not (case_values.create or case_values.update):
@@ -96,14 +162,20 @@ def normalize(
             )
         return outcome  # e.g. consent refused: the form's create_if said no
     with db.session.no_autoflush:  # one flush, at the caller's commit
-        return _normalize_values(submission, values, outcome, wait_for_case)
+        return _normalize_values(
+            submission, values, outcome, wait_for_case, known or KnownRecords()
+        )
 
 
 def _normalize_values(
-    submission: Submission, values, outcome: Outcome, wait_for_case: bool
+    submission: Submission,
+    values: SubmissionValues,
+    outcome: Outcome,
+    wait_for_case: bool,
+    known: KnownRecords,
 ) -> Outcome:
     case_values = values.case
-    case = _find_case(case_values.entity_id)
+    case = known.find(Case, case_values.entity_id)
     if case is not None and (
         case.project_id != submission.form.project_id
         or case.owner_mission != current_app.config["MISSION_CODE"]
@@ -132,12 +204,15 @@ def _normalize_values(
     created = case is None
     if created:
         case = _new_case(submission, case_values)
+        known.add(case)
     elif submission.deprecated_id and case_values.base_version is None:
         # An edit starts from the case as its first version left it, not from today's.
         original_case_id, original_version = _original(submission)
         if original_case_id == case.id:
             case_values.base_version = original_version
-    db.session.add(_apply(case, submission, case_values, values.children(), outcome, created))
+    db.session.add(
+        _apply(case, submission, case_values, values.children(), outcome, created, known)
+    )
     submission.case = case
     outcome.case = case
     return outcome
@@ -158,12 +233,6 @@ def _original(submission: Submission) -> tuple[int | None, int | None]:
         )
     ).first()
     return (row.case_id, row.version) if row else (None, None)
-
-
-def _find_case(uuid: str | None) -> Case | None:
-    if not uuid:
-        return None
-    return db.session.scalar(select(Case).where(Case.uuid == uuid))
 
 
 def _version_for(case: Case, submission: Submission) -> CaseVersion | None:
@@ -204,6 +273,7 @@ def _apply(
     children: list[RecordValues],
     outcome: Outcome,
     created: bool,
+    known: KnownRecords,
 ) -> CaseVersion:
     stale = not created and values.base_version is not None and values.base_version < case.version
     contested = _changed_since(case, values.base_version) if stale else set()
@@ -229,7 +299,7 @@ def _apply(
     if consent_values:
         changes.update(_record_consent(case, submission, consent_values))
     _derive(case, submission)
-    records = [_apply_child(case, child, outcome) for child in children]
+    records = [_apply_child(case, child, outcome, known) for child in children]
     case.version += 1
     return CaseVersion(
         case=case,
@@ -318,15 +388,17 @@ def _derive(case: Case, submission: Submission) -> None:
         case.closed_at = None
 
 
-def _apply_child(case: Case, values: RecordValues, outcome: Outcome) -> dict | None:
+def _apply_child(
+    case: Case, values: RecordValues, outcome: Outcome, known: KnownRecords
+) -> dict | None:
     """Create or update one child record by its entity id."""
     if not (values.create or values.update):
         return None
     model, collection = CHILD_MODELS[values.dataset]
     record = None
     if values.entity_id:  # also for a new case: the id may be another case's record
-        record = db.session.scalar(select(model).where(model.uuid == values.entity_id))
-        if record is not None and record.case_id != case.id:
+        record = known.find(model, values.entity_id)
+        if record is not None and not _belongs(record, case, collection):
             outcome.problems.append(
                 Problem(values.dataset.value, values.path, "This record belongs to another case.")
             )
@@ -341,6 +413,7 @@ def _apply_child(case: Case, values: RecordValues, outcome: Outcome) -> dict | N
         if model is Episode:
             record.person = case.person
         getattr(case, collection).append(record)
+        known.add(record)
     known = CHILD_FIELDS[values.dataset]
     changed = {}
     for name, value in values.values.items():
@@ -351,6 +424,13 @@ def _apply_child(case: Case, values: RecordValues, outcome: Outcome) -> dict | N
             setattr(record, spec.attribute, new)
             changed[name] = value
     return {"dataset": values.dataset.value, "uuid": record.uuid, "fields": changed}
+
+
+def _belongs(record, case: Case, collection: str) -> bool:
+    """Is the record this case's? One made earlier in a batch has no case_id yet."""
+    if record.case_id is not None:
+        return record.case_id == case.id
+    return record in getattr(case, collection)
 
 
 def record_outcome(submission: Submission, outcome: Outcome) -> str:

@@ -26,6 +26,7 @@ from server.openrosa.auth import collector_required
 from server.projects.operations import visible_projects
 from server.security import current_user
 from server.submissions import operations as subs
+from server.submissions import queueing
 from server.submissions.instance import BadSubmission
 
 openrosa = Blueprint("openrosa", __name__)
@@ -245,8 +246,8 @@ def _submission(scope: Scope) -> Response:
             db.session.rollback()
             if attempt == 2:
                 raise
-    if receipt.queue_key is not None and not subs.push(receipt.queue_key):
-        subs.mark_received(receipt.queue_key)
+    if receipt.queue_key is not None and not queueing.wake():
+        queueing.mark_received(receipt.queue_key)
         db.session.commit()
     return responses.message(receipt.message, 201, nature="submit_success")
 

@@ -57,7 +57,7 @@ from server.submissions.encryption import (
     unwrap_submission_key,
 )
 from server.submissions.models import Submission, SubmissionAttachment, SubmissionState
-from server.submissions.operations import WAITING_STATES, enqueue
+from server.submissions.queueing import WAITING_STATES, enqueue
 
 log = logging.getLogger(__name__)
 

@@ -1,15 +1,28 @@
-"""Queue jobs for submissions. Small functions: load by id, call operations, commit once."""
+"""Queue jobs for submissions. Small functions: load, call operations, commit once.
+
+`normalize_queued` is the usual path: a batch of waiting submissions in one transaction
+(see server.submissions.queueing). `process_submission` normalizes one submission, with
+retries: for what a batch handed over, and for the reconciler's single re-runs.
+"""
 
 from __future__ import annotations
 
 import logging
+import uuid
 
+from flask import current_app
 from rq import get_current_job
 from sqlalchemy import select
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import OperationalError, StatementError
 from sqlalchemy.orm import joinedload, undefer
 
-from server.cases.operations import CaseNotYetKnown, normalize, record_outcome
+from server.cases.operations import (
+    CaseNotYetKnown,
+    KnownRecords,
+    normalize,
+    read,
+    record_outcome,
+)
 from server.extensions import db
 from server.forms.models import FormDef
 from server.submissions.models import Submission, SubmissionState
@@ -17,6 +30,82 @@ from server.submissions.models import Submission, SubmissionState
 log = logging.getLogger(__name__)
 
 DONE = {SubmissionState.NORMALIZED, SubmissionState.NEEDS_REVIEW}
+
+
+def normalize_queued() -> int:
+    """Claim the next batch of waiting submissions and normalize them in one transaction.
+
+    A full batch wakes another job first, so that the other worker processes help. A
+    submission whose case is not known yet is handed to a job of its own (retried with
+    backoff); if the batch fails as a whole, it is rolled back and every submission in it
+    gets a job of its own, so one bad submission fails alone. A database error is not a
+    submission's fault: it fails the job, which RQ retries with backoff, whole.
+    """
+    from server.submissions import queueing
+
+    job = get_current_job()
+    job_id = job.id if job is not None else f"inline-{uuid.uuid4()}"
+    limit = current_app.config["NORMALIZE_BATCH_SIZE"]
+    queueing.clear_wake()
+    try:
+        claimed = queueing.claim(job_id, limit)
+    except OperationalError:
+        db.session.rollback()
+        log.warning("could not claim waiting submissions (database error); will retry")
+        raise
+    if not claimed:
+        return 0
+    if len(claimed) == limit:
+        queueing.wake()
+    try:
+        waiting_for_case = _normalize_batch(claimed)
+    except OperationalError:
+        db.session.rollback()
+        log.warning("a batch of %d submissions hit a database error; will retry", len(claimed))
+        raise
+    except Exception as error:
+        db.session.rollback()
+        log.warning(
+            "a batch of %d submissions failed (%s); each gets a job of its own",
+            len(claimed),
+            type(error).__name__,
+        )
+        queueing.hand_over(claimed)
+        return 0
+    if waiting_for_case:
+        log.info(
+            "%d submission(s) wait for the case they update; each gets a job of its own",
+            len(waiting_for_case),
+        )
+        queueing.hand_over(waiting_for_case)
+    done = len(claimed) - len(waiting_for_case)
+    log.info("normalized a batch of %d submissions", done)
+    return done
+
+
+def _normalize_batch(submission_ids: list[int]) -> list[int]:
+    """Read every submission, fetch the records they name at once, apply, commit once;
+    the ids of those whose case is not known yet."""
+    submissions = [s for s in _load_many(submission_ids) if s.state not in DONE]
+    found = {s.id: read(s, s.form_def.case_mapping) for s in submissions}
+    known = KnownRecords()
+    known.prefetch([r.values for r in found.values() if r.values is not None])
+    waiting_for_case = []
+    for submission in submissions:
+        try:
+            outcome = normalize(
+                submission,
+                submission.form_def.case_mapping,
+                wait_for_case=True,
+                known=known,
+                read_first=found[submission.id],
+            )
+        except CaseNotYetKnown:
+            waiting_for_case.append(submission.id)
+            continue
+        record_outcome(submission, outcome)
+    db.session.commit()
+    return waiting_for_case
 
 
 def process_submission(form_id: int, instance_id: str) -> str:
@@ -69,6 +158,19 @@ def _load(form_id: int, instance_id: str) -> Submission | None:
     )
 
 
+def _load_many(submission_ids: list[int]) -> list[Submission]:
+    return db.session.scalars(
+        select(Submission)
+        .where(Submission.id.in_(submission_ids))
+        .order_by(Submission.id)
+        .options(
+            undefer(Submission.xml),
+            joinedload(Submission.form),
+            joinedload(Submission.form_def).load_only(FormDef.case_mapping),
+        )
+    ).all()
+
+
 def _record_failure(submission_id: int, error: Exception) -> None:
     """Say why on the row; on the last attempt, mark it failed so admins see it."""
     job = get_current_job()
@@ -101,7 +203,7 @@ def _describe(error: Exception) -> str:
 def reconcile_job() -> int:
     """Re-enqueue submissions the queue lost, then come back in a minute."""
     from server.extensions import queue
-    from server.submissions.operations import reconcile
+    from server.submissions.queueing import reconcile
     from server.worker import schedule_reconcile
 
     enqueued = reconcile()

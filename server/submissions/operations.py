@@ -14,13 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from flask import current_app
-from redis.exceptions import RedisError
-from rq import Retry
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select
 
 from server import cache
-from server.extensions import db, queue, redis_connection
+from server.extensions import db
 from server.forms.models import Form, FormDef, FormState
 from server.forms.problems import FormRejected
 from server.forms.xform import parse_xml_safely
@@ -33,6 +30,7 @@ from server.submissions.instance import (
     with_known_prefixes,
 )
 from server.submissions.models import Submission, SubmissionAttachment, SubmissionState
+from server.submissions.queueing import SubmissionKey, mark_queued
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +96,7 @@ class Receipt:
     created: bool
     stored_files: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
-    #: The job to push once the caller has committed; None if one is already queued.
+    #: The submission to wake the queue for once the caller has committed (None: no need).
     queue_key: SubmissionKey | None = None
 
     @property
@@ -140,7 +138,7 @@ def receive(
     find_form: Callable[[str], Form | FormRef | None],
     submitter: Submitter,
 ) -> Receipt:
-    """Store one OpenRosa submission POST; the caller commits, then pushes `queue_key`.
+    """Store one OpenRosa submission POST; the caller commits, then wakes the queue.
 
     A new submission costs one INSERT (two with attachments), already marked queued.
     """
@@ -199,7 +197,6 @@ def receive(
         root_instance_id = original.root_instance_id
 
     saved = _save_files(files)  # before the INSERT: no write lock held during fsyncs
-    key = SubmissionKey(form.id, identity.instance_id)
     row = {
         "form_id": form.id,
         "form_def_id": form_def.id,
@@ -212,7 +209,7 @@ def receive(
         "xml_size": len(xml),
         "encrypted": identity.encrypted,
         "state": SubmissionState.QUEUED.value,
-        "job_id": key.job_id,
+        "job_id": None,  # the next batch job claims it
         "device_id": submitter.device_id,
         "submitter_user_id": submitter.user_id,
         "submitter_app_user_id": submitter.app_user_id,
@@ -229,7 +226,7 @@ def receive(
     if rows:
         db.session.execute(_INSERT_ATTACHMENT, rows)
     missing = [name for name in identity.named_files if name not in saved]
-    return Receipt(True, list(saved), missing, key)
+    return Receipt(True, list(saved), missing, SubmissionKey(form.id, identity.instance_id))
 
 
 @dataclass(frozen=True)
@@ -337,162 +334,3 @@ def _store_files(submission: Submission, files: list[IncomingFile]) -> list[str]
         attachment.received_at = _now()
         stored.append(incoming.name)
     return stored
-
-
-# ---- the queue ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SubmissionKey:
-    """What identifies a submission without its row id: known before any INSERT."""
-
-    form_id: int
-    instance_id: str
-
-    @property
-    def job_id(self) -> str:
-        digest = hashlib.sha256(f"{self.form_id}:{self.instance_id}".encode()).hexdigest()
-        return f"submission-{digest[:32]}"  # no instanceID in Redis keys or logs
-
-
-def key_of(submission: Submission) -> SubmissionKey:
-    return SubmissionKey(submission.form_id, submission.instance_id)
-
-
-def mark_queued(submission: Submission) -> SubmissionKey:
-    """Name the job before the commit, so receiving costs one INSERT and one commit."""
-    key = key_of(submission)
-    submission.state = SubmissionState.QUEUED
-    submission.job_id = key.job_id
-    return key
-
-
-def push(key: SubmissionKey) -> bool:
-    """Put the job on the queue; False (and no harm) if Redis is down."""
-    from server.submissions.jobs import process_submission
-
-    try:
-        intervals = current_app.config["JOB_RETRY_INTERVALS"]
-        with redis_connection().pipeline() as pipe:  # one round trip instead of two
-            queue("submissions").enqueue(
-                process_submission,
-                key.form_id,
-                key.instance_id,
-                job_id=key.job_id,
-                # Not rq's default (the call with its arguments): no instanceID in the
-                # worker's log lines, and no repr() to build on every POST.
-                description=f"submission of form {key.form_id}",
-                retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
-                pipeline=pipe,
-            )
-            pipe.execute()
-    except (RedisError, OSError):
-        log.warning("a submission of form %s stays 'received': Redis unreachable", key.form_id)
-        return False
-    return True
-
-
-def mark_received(key: SubmissionKey) -> None:
-    """The queue was unreachable after the commit: say so, for the reconciler and admins."""
-    db.session.execute(
-        update(Submission)
-        .where(Submission.form_id == key.form_id, Submission.instance_id == key.instance_id)
-        .values(state=SubmissionState.RECEIVED, job_id=None)
-    )
-
-
-WAITING_STATES = (SubmissionState.RECEIVED, SubmissionState.QUEUED)
-
-
-def enqueue(submission: Submission, from_states: tuple[str, ...] = WAITING_STATES) -> bool:
-    """Enqueue an already-committed submission in one of `from_states` (the reconciler's
-    path; key unlocking also re-queues submissions that waited for review).
-
-    The row says 'queued' (committed) before the job exists, so a worker that finishes
-    first is never overwritten by this commit; if the push fails it says 'received' again.
-    """
-    key = key_of(submission)
-    claimed = db.session.execute(
-        update(Submission)
-        .where(
-            Submission.id == submission.id,
-            Submission.state.in_(from_states),
-        )
-        .values(state=SubmissionState.QUEUED, job_id=key.job_id)
-    ).rowcount
-    db.session.commit()
-    if not claimed:
-        return False  # finished meanwhile
-    if not push(key):
-        mark_received(key)
-        db.session.commit()
-        return False
-    return True
-
-
-def reconcile(limit: int = 1000) -> int:
-    """Re-enqueue what the queue lost: 'received' rows, and 'queued' rows whose job is gone,
-    failed without saying so, or was running in a worker that died (SIGKILL, power cut).
-
-    Re-running is safe: a submission changes its case once (process_submission).
-    """
-    enqueued = 0
-    waiting = db.session.scalars(
-        select(Submission)
-        .where(Submission.state.in_([SubmissionState.RECEIVED, SubmissionState.QUEUED]))
-        .order_by(Submission.id)
-        .limit(limit)
-    ).all()
-    for submission in waiting:
-        if submission.state == SubmissionState.QUEUED and not _job_lost(submission.job_id):
-            continue
-        if enqueue(submission):
-            enqueued += 1
-    db.session.commit()
-    return enqueued
-
-
-def _job_lost(job_id: str | None) -> bool:
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job, JobStatus
-
-    from server.extensions import redis_connection
-
-    if not job_id:
-        return True
-    try:
-        job = Job.fetch(job_id, connection=redis_connection())
-    except NoSuchJobError:
-        return True
-    status = job.get_status(refresh=False)
-    if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
-        return False
-    if status == JobStatus.STARTED:
-        return not _worker_alive(job.worker_name)
-    return True  # finished, failed, stopped or canceled while the row still says 'queued'
-
-
-def _worker_alive(name: str | None) -> bool:
-    """Is the worker running? RQ forgets a dead worker only minutes later; on this host we
-    can ask the operating system about its process at once."""
-    import os
-    import socket
-
-    from rq import Worker
-
-    from server.extensions import redis_connection
-
-    if not name:
-        return False
-    worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, redis_connection())
-    if worker is None:
-        return False
-    if worker.hostname != socket.gethostname() or not worker.pid:
-        return True  # another machine's worker: trust RQ's own expiry
-    try:
-        os.kill(worker.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
