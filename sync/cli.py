@@ -116,3 +116,61 @@ def list_command() -> None:
             f"{code}{marker}\t{','.join(mission.countries)}\t{mission.base_url}\t"
             f"fields={allowed}\t{mission.name}"
         )
+
+
+@click.group("sync")
+def sync_commands() -> None:
+    """The outbox: what waits to be sent to linked missions, and sending it now."""
+
+
+@sync_commands.command("status")
+@with_appcontext
+def status_command() -> None:
+    """Changes per peer and state, and the last error of the dead ones."""
+    from sqlalchemy import func, select
+
+    from server.extensions import db
+    from sync.models import SyncOutbox
+
+    rows = db.session.execute(
+        select(SyncOutbox.recipient_mission, SyncOutbox.state, func.count())
+        .group_by(SyncOutbox.recipient_mission, SyncOutbox.state)
+        .order_by(SyncOutbox.recipient_mission, SyncOutbox.state)
+    )
+    for mission, state, count in rows:
+        click.echo(f"{mission}\t{state}\t{count}")
+    dead = db.session.execute(
+        select(SyncOutbox.change_id, SyncOutbox.recipient_mission, SyncOutbox.last_error)
+        .where(SyncOutbox.state == "dead")
+        .order_by(SyncOutbox.id)
+    )
+    for change_id, mission, error in dead:
+        click.echo(f"dead\t{mission}\t{change_id}\t{error}")
+
+
+@sync_commands.command("deliver")
+@click.argument("code")
+@with_appcontext
+def deliver_command(code: str) -> None:
+    """Send a peer its due changes now (what the worker's job does)."""
+    from sync.delivery import deliver_pending
+    from sync.keys import KeyFileError
+
+    try:
+        report = deliver_pending(code)
+    except (KeyFileError, RegistryError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{code}: {report.acked} acked, {report.failed} failed, {report.dead} dead.")
+
+
+@sync_commands.command("retry")
+@click.argument("code", required=False)
+@with_appcontext
+def retry_command(code: str | None) -> None:
+    """Make dead changes (of one peer, or all) pending again."""
+    from server.extensions import db
+    from sync.delivery import retry_dead
+
+    count = retry_dead(code)
+    db.session.commit()
+    click.echo(f"{count} change(s) will be sent again.")
