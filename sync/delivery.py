@@ -176,6 +176,25 @@ def enqueue_delivery(mission_code: str) -> None:
     )
 
 
+def enqueue_due_deliveries() -> list[str]:
+    """Queue a delivery for each peer with changes due; the peers, by code.
+
+    What a periodic scheduler (the sync process of part 2) or a hook after a commit calls.
+    """
+    due = db.session.scalars(
+        select(SyncOutbox.recipient_mission)
+        .where(
+            SyncOutbox.state.in_(UNACKED),
+            or_(SyncOutbox.next_attempt_at.is_(None), SyncOutbox.next_attempt_at <= _utcnow()),
+        )
+        .distinct()
+        .order_by(SyncOutbox.recipient_mission)
+    ).all()
+    for mission_code in due:
+        enqueue_delivery(mission_code)
+    return list(due)
+
+
 def retry_dead(mission_code: str | None = None) -> int:
     """An admin's retry: dead changes become pending again with a fresh attempt count."""
     statement = (

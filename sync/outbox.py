@@ -7,6 +7,7 @@ change is never sent without being saved, nor saved without being queued for sen
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from flask import current_app
 from sqlalchemy import select
@@ -15,7 +16,10 @@ from sqlalchemy.orm import Session
 from server.cases.models import Case, CaseVersion
 from sync.models import SyncOutbox
 from sync.registry import Registry, load_registry
-from sync.routing import route_case
+from sync.routing import Route, route_case
+
+if TYPE_CHECKING:
+    from server.cases.operations import Outcome
 
 #: Change ids are uuid5(case uuid / version / recipient) in this namespace: recording the
 #: same case version twice adds nothing, and the receiver sees the same id again.
@@ -57,31 +61,53 @@ def record_case_change(
         return []
     registry = registry if registry is not None else load_registry()
     routes = route_case(case, registry, own_mission, previously_shared(session, case.uuid))
-    rows = []
-    for route in routes:
-        change_id = change_id_for(case.uuid, case_version.version, route.mission)
-        if session.scalar(select(SyncOutbox.id).where(SyncOutbox.change_id == change_id)):
-            continue  # this version was recorded already
-        row = SyncOutbox(
-            change_id=change_id,
-            case_uuid=case.uuid,
-            recipient_mission=route.mission,
-            origin_mission=own_mission,
-            version=case_version.version,
-            kind=route.kind,
-            payload=route.payload,
-            state="pending",
-            attempts=0,
-        )
-        session.add(row)
-        rows.append(row)
-    return rows
+    rows = [
+        _queue(session, case.uuid, case_version.version, route, own_mission) for route in routes
+    ]
+    return [row for row in rows if row is not None]
 
 
-def record_normalization(session: Session, outcome) -> list[SyncOutbox]:
+def _queue(
+    session: Session, case_uuid: str, version: int, route: Route, own_mission: str
+) -> SyncOutbox | None:
+    """Add the outbox row for one route, unless this case version was recorded already."""
+    change_id = change_id_for(case_uuid, version, route.mission)
+    if session.scalar(select(SyncOutbox.id).where(SyncOutbox.change_id == change_id)):
+        return None
+    row = SyncOutbox(
+        change_id=change_id,
+        case_uuid=case_uuid,
+        recipient_mission=route.mission,
+        origin_mission=own_mission,
+        version=version,
+        kind=route.kind,
+        payload=route.payload,
+        state="pending",
+        attempts=0,
+    )
+    session.add(row)
+    return row
+
+
+def record_case_deletion(
+    session: Session, case_uuid: str, version: int, *, own_mission: str | None = None
+) -> list[SyncOutbox]:
+    """Queue a tombstone for every mission holding a copy of a case being deleted.
+
+    `version` is one past the case's last version. The caller deletes and commits.
+    """
+    own_mission = own_mission or current_app.config["MISSION_CODE"]
+    rows = [
+        _queue(session, case_uuid, version, Route(recipient, "tombstone", {}), own_mission)
+        for recipient in sorted(previously_shared(session, case_uuid))
+    ]
+    return [row for row in rows if row is not None]
+
+
+def record_normalization(session: Session, outcome: Outcome) -> list[SyncOutbox]:
     """The hook for the submission job: queue the version a normalization just made.
 
-    `outcome` is server.cases.operations.Outcome; call after the session was flushed.
+    Call it after the session was flushed (the new case has its id), before the commit.
     """
     case = outcome.case
     if case is None or outcome.already_applied:

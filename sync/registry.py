@@ -107,7 +107,7 @@ def check_code(code: str) -> str:
 def check_countries(codes: list[str] | tuple[str, ...] | str) -> tuple[str, ...]:
     """ISO 3166-1 alpha-3 codes, upper-cased, in order, without repeats."""
     if isinstance(codes, str):
-        codes = [c for c in codes.split(",")]
+        codes = codes.split(",")
     result: list[str] = []
     for raw in codes:
         code = raw.strip().upper()
@@ -143,7 +143,7 @@ def parse_public_key(text: str) -> Ed25519PublicKey:
 
 def check_fields(names: list[str] | tuple[str, ...] | str) -> frozenset[str]:
     if isinstance(names, str):
-        names = [n for n in names.split(",")]
+        names = names.split(",")
     wanted = {n.strip() for n in names if n.strip()}
     local = sorted(n for n in wanted if _is_local_only(n))
     if local:

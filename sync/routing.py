@@ -68,7 +68,8 @@ def source_countries(case: Case) -> set[str]:
 def linked_missions(case: Case, registry: Registry, own_mission: str) -> set[str]:
     """The missions serving the case's destination and source countries, except this one."""
     own = registry.get(own_mission)
-    countries = destination_countries(case, own.countries if own else ()) | source_countries(case)
+    destination = destination_countries(case, own.countries if own else ())
+    countries = destination | source_countries(case)
     return {
         mission.code
         for country in countries

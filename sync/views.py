@@ -2,7 +2,8 @@
 
 Answers: 200 with an ack per change; 400 malformed or stale; 401 unsigned or a signature
 that does not verify; 403 unknown sender, a batch for another mission, or changes the
-sender did not make; 409 replayed (or a concurrent delivery: send again); 413 too large.
+sender did not make; 409 replayed (or a concurrent delivery: send again); 411 no
+Content-Length; 413 too large.
 A refusal is {"error": code, "message": text} and nothing of the batch is applied.
 """
 
@@ -39,8 +40,10 @@ def _refusal(code: str, message: str, status: int):
 @sync_api.post("/inbox")
 def inbox():
     limit = current_app.config["SYNC_MAX_BATCH_BYTES"]
-    if request.content_length is None or request.content_length > limit:
-        return _refusal("too_large", f"Send a Content-Length of at most {limit} bytes.", 413)
+    if request.content_length is None:
+        return _refusal("length_required", "Send the batch with a Content-Length.", 411)
+    if request.content_length > limit:
+        return _refusal("too_large", f"A batch may be {limit} bytes at most.", 413)
     try:
         envelope = json.loads(request.get_data(cache=False), parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError):

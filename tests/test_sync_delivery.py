@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 from server import create_app
 from server.cases.models import Case
 from server.extensions import db
-from sync.delivery import deliver_pending, retry_dead
+from sync.delivery import deliver_pending, enqueue_due_deliveries, retry_dead
 from sync.models import SyncInboxChange, SyncOutbox
 from sync.outbox import record_case_change
 from sync.registry import Registry, save_registry
@@ -232,3 +232,29 @@ def test_an_unknown_peer_gets_nothing(app, khm, app_context):
     queued(1, recipient="MMR")
     assert deliver_pending("MMR").acked == 0
     assert states() == [("pending", 0)]
+
+
+def test_the_worker_delivers_what_is_due(app, runner, khm, app_context):
+    ids = queued(2)
+    assert enqueue_due_deliveries() == ["KHM"]
+    drain(runner)
+    assert [r.change_id for r in khm.received()] == ids
+    assert states() == [("acked", 0)] * 2
+    assert enqueue_due_deliveries() == []
+
+
+def test_the_sync_commands_show_deliver_and_retry(app, runner, khm, app_context, monkeypatch):
+    monkeypatch.setitem(app.config, "SYNC_MAX_ATTEMPTS", 1)
+    khm.stop()
+    [change_id] = queued(1)
+    result = runner.invoke(args=["sync", "deliver", "KHM"])
+    assert result.exit_code == 0 and "0 acked, 0 failed, 1 dead" in result.output
+    status = runner.invoke(args=["sync", "status"]).output.splitlines()
+    assert status[0] == "KHM\tdead\t1"
+    assert status[1].startswith(f"dead\tKHM\t{change_id}\tunreachable")
+
+    khm.start()
+    assert "1 change(s) will be sent again" in runner.invoke(args=["sync", "retry"]).output
+    result = runner.invoke(args=["sync", "deliver", "KHM"])
+    assert "1 acked" in result.output
+    assert runner.invoke(args=["sync", "status"]).output == "KHM\tacked\t1\n"

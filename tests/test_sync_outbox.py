@@ -10,7 +10,12 @@ from server.cases.models import Case, CaseVersion, Consent, new_uuid
 from server.cases.operations import Outcome
 from server.extensions import db
 from sync.models import SyncOutbox
-from sync.outbox import change_id_for, record_case_change, record_normalization
+from sync.outbox import (
+    change_id_for,
+    record_case_change,
+    record_case_deletion,
+    record_normalization,
+)
 from tests.cases_support import SCREENING_MD, drain, post_screening
 from tests.factories import app_user_with_forms
 from tests.sync_support import mission, new_key, use_missions
@@ -133,3 +138,21 @@ def test_the_normalization_hook_queues_the_version_just_made(client, runner, tha
     db.session.commit()
     assert (row.recipient_mission, row.version) == ("KHM", case.version)
     assert db.session.scalar(select(func.count()).select_from(SyncOutbox)) == 1
+
+
+def test_deleting_a_shared_case_queues_tombstones_for_its_holders(client, runner, tha, app_context):
+    case = screened_case(client, runner, tha)
+    record_case_change(db.session, case, case.versions[-1])
+    db.session.commit()
+    case_uuid, next_version = case.uuid, case.version + 1
+
+    db.session.delete(case)
+    [row] = record_case_deletion(db.session, case_uuid, next_version)
+    db.session.commit()
+    assert (row.recipient_mission, row.kind, row.payload, row.version) == (
+        "KHM",
+        "tombstone",
+        {},
+        2,
+    )
+    assert record_case_deletion(db.session, case_uuid, next_version + 1) == []

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 
 import pytest
 
 from server.cases.models import Case, Consent, MovementEvent, Person, VictimProfile
-from sync.registry import Mission, Registry
+from sync.registry import Registry
 from sync.routing import linked_missions, route_case
 from tests.sync_support import mission, new_key
 
@@ -114,13 +115,8 @@ def test_default_deny_an_empty_allow_list_sends_no_field():
 
 def test_local_only_fields_never_leave_even_when_a_registry_lists_them():
     khm = registry().get("KHM")
-    forced = Mission(
-        **{
-            **khm.__dict__,
-            "fields": frozenset(
-                {"prs_MobilePhone", "prs_IdentityNumber", "hte_Street", "prs_Gender"}
-            ),
-        }
+    forced = dataclasses.replace(
+        khm, fields=frozenset({"prs_MobilePhone", "prs_IdentityNumber", "hte_Street", "prs_Gender"})
     )
     reg = Registry({**registry().missions, "KHM": forced})
     [route] = route_case(a_case(), reg, "THA")
