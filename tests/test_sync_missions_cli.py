@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -136,3 +137,10 @@ def test_a_broken_registry_file_is_named_in_the_error(runner, registry_file):
         load_registry(registry_file)
     result = runner.invoke(args=["missions", "list"])
     assert result.exit_code == 1 and str(registry_file) in result.output
+
+
+def test_the_example_registry_is_valid():
+    example = Path(__file__).resolve().parent.parent / "config" / "missions.example.json"
+    registry = load_registry(example)
+    assert set(registry.missions) == {"KHM", "THA"}
+    assert registry.get("THA").fields == frozenset()  # default deny
