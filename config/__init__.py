@@ -44,6 +44,22 @@ class DefaultConfig:
     TRUST_PROXY = False
     #: The mission (country office) this deployment serves; it owns the cases made here.
     MISSION_CODE = "LOCAL"
+    #: The mission registry (JSON, see sync/registry.py); empty means config/missions.json.
+    MISSIONS_FILE = ""
+    #: This mission's Ed25519 private key (PEM, mode 0600); empty: instance/mission_ed25519.pem.
+    MISSION_KEY_FILE = ""
+    #: How far a batch's timestamp may be from this server's clock, either way (seconds).
+    SYNC_MAX_CLOCK_SKEW_SECONDS = 300
+    #: Largest signed batch the inbox reads (bytes), and most changes in one batch.
+    SYNC_MAX_BATCH_BYTES = 10_000_000
+    SYNC_MAX_BATCH_CHANGES = 500
+    #: Delivery: changes per batch, HTTP timeout, then retries with exponential backoff
+    #: (base * 2**attempts, capped) until SYNC_MAX_ATTEMPTS, after which a change is 'dead'.
+    SYNC_BATCH_SIZE = 100
+    SYNC_HTTP_TIMEOUT_SECONDS = 30
+    SYNC_RETRY_BASE_SECONDS = 30
+    SYNC_RETRY_MAX_SECONDS = 6 * 3600
+    SYNC_MAX_ATTEMPTS = 10
     #: Longest wait for a database lock (SQLite busy timeout, PostgreSQL lock_timeout).
     DATABASE_LOCK_TIMEOUT_MS = 30_000
     #: Seconds between retries of a failed normalization job; then it stays 'failed'.

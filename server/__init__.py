@@ -47,6 +47,7 @@ def create_app(config: str | None = None, overrides: dict | None = None) -> Flas
     from server.health import health
     from server.openrosa.views import openrosa
     from server.pages import pages
+    from sync.views import sync_api
 
     security.init_app(app)
     cache.init_app(app)
@@ -56,5 +57,7 @@ def create_app(config: str | None = None, overrides: dict | None = None) -> Flas
     csrf.exempt(openrosa)  # phones post with Digest or a URL token, never with a cookie
     app.register_blueprint(pages)
     app.register_blueprint(health)
+    app.register_blueprint(sync_api)
+    csrf.exempt(sync_api)  # peers sign each batch with their mission key, never a cookie
     register_commands(app)
     return app

@@ -19,8 +19,9 @@ FORM_SUFFIXES = (".xlsx", ".xls", ".csv", ".xml")
 
 def register_commands(app: Flask) -> None:
     from server.projects.keys_cli import keys
+    from sync.cli import missions, sync_commands
 
-    for command in (users, forms, submissions, keys, setup, worker, start):
+    for command in (users, forms, submissions, keys, missions, sync_commands, setup, worker, start):
         app.cli.add_command(command)
 
 

@@ -18,6 +18,7 @@ from server.cases.models import (
 from server.forms.models import Form, FormAttachment, FormDef
 from server.projects.models import Project, ProjectKey, ProjectMember
 from server.submissions.models import Submission, SubmissionAttachment
+from sync.models import SyncInboxChange, SyncOutbox, SyncSeenNonce
 
 __all__ = [
     "ApiSession",
@@ -42,5 +43,8 @@ __all__ = [
     "ProjectMember",
     "Submission",
     "SubmissionAttachment",
+    "SyncInboxChange",
+    "SyncOutbox",
+    "SyncSeenNonce",
     "User",
 ]

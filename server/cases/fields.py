@@ -51,6 +51,39 @@ class Field:
     kind: Kind
     extension: bool = False  #: a CaseBridge field, not in HTCDS 2.0
 
+    @property
+    def local_only(self) -> bool:
+        """Never sent to another mission, whatever a link's allow-list says (see LOCAL_ONLY)."""
+        return self.name in LOCAL_ONLY
+
+
+#: Fields that never leave this mission: how to reach or find the person (identity number,
+#: contact details, exact addresses and coordinates), staff names, and free-text notes that
+#: may hold anything. Linked missions get codes, dates and countries; names travel only when
+#: a link's allow-list names them (default deny), and these never.
+LOCAL_ONLY = frozenset(
+    {
+        "prs_IdentityNumber",
+        "prs_Email",
+        "prs_HomePhone",
+        "prs_MobilePhone",
+        "prs_MailingStreet",
+        "prs_MailingPostalCode",
+        "cas_ReferringPrimaryCaseWorker",
+        "cas_ReferredPrimaryCaseWorker",
+        "cas_IncomingReferralDetails",
+        "cas_OutgoingReferralDetails",
+        "cco_CaseComment",
+        "vic_DetailsOfVulnerabilities",
+        "hte_Street",
+        "hte_PostalCode",
+        "hte_Latitude",
+        "hte_Longitude",
+        "hte_Description",
+        "per_RoleDetails",
+    }
+)
+
 
 def _fields(record: Record, part: str, spec: str, *, extension: bool = False) -> list[Field]:
     """Fields from lines of `name attribute kind`."""

@@ -1,0 +1,176 @@
+"""`casebridge missions ...`: this mission's signing key and the registry of peers."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from sync.keys import KeyFileError, create_mission_key, mission_key_path, public_key_text
+from sync.registry import (
+    Registry,
+    RegistryError,
+    add_mission,
+    load_registry,
+    make_mission,
+    registry_path,
+    remove_mission,
+    save_registry,
+)
+
+
+@click.group()
+def missions() -> None:
+    """This mission's key pair and the registry of linked missions."""
+
+
+def _registry() -> Registry:
+    try:
+        return load_registry()
+    except RegistryError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@missions.command("init")
+@click.option("--name", default=None, help="Also register this mission under this name.")
+@click.option("--countries", default=None, help="Countries it serves: THA,LAO (alpha-3).")
+@click.option("--url", default=None, help="Its base URL, as peers reach it.")
+@with_appcontext
+def init_command(name: str | None, countries: str | None, url: str | None) -> None:
+    """Make this mission's Ed25519 key pair and print the public key (never the private one).
+
+    With --name, --countries and --url, this mission is also written to the registry, so
+    that routing knows the countries it serves.
+    """
+    own = current_app.config["MISSION_CODE"]
+    given = [v is not None for v in (name, countries, url)]
+    if any(given) and not all(given):
+        raise click.ClickException("Give --name, --countries and --url together, or none.")
+    registry = _registry()
+    path = mission_key_path()
+    try:
+        public_key = public_key_text(create_mission_key(path))
+    except KeyFileError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Mission {own}: private key written to {path} (mode 0600; keep it there).")
+    if all(given):
+        try:
+            mission = make_mission(
+                own, name=name, countries=countries, base_url=url, public_key=public_key
+            )
+            save_registry(add_mission(registry, mission, replace=True))
+        except RegistryError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"Registered {own} in {registry_path()}.")
+    click.echo("Public key (give it to each linked mission):")
+    click.echo(public_key)
+
+
+@missions.command("add")
+@click.argument("code")
+@click.option("--name", required=True)
+@click.option("--countries", required=True, help="Countries it serves: THA,LAO (alpha-3).")
+@click.option("--url", required=True, help="Its base URL, e.g. https://tha.example.org.")
+@click.option("--public-key", required=True, help="Its Ed25519 public key (base64, 32 bytes).")
+@click.option(
+    "--fields",
+    default="",
+    help="Case fields this mission may receive, comma separated (default: none).",
+)
+@click.option("--replace", is_flag=True, help="Replace an entry with the same code.")
+@with_appcontext
+def add_command(code, name, countries, url, public_key, fields, replace) -> None:
+    """Register a linked mission."""
+    registry = _registry()
+    try:
+        mission = make_mission(
+            code, name=name, countries=countries, base_url=url, public_key=public_key, fields=fields
+        )
+        save_registry(add_mission(registry, mission, replace=replace))
+    except RegistryError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Registered {mission.code} ({', '.join(mission.countries)}).")
+
+
+@missions.command("remove")
+@click.argument("code")
+@with_appcontext
+def remove_command(code: str) -> None:
+    """Remove a mission from the registry; nothing more is sent to or accepted from it."""
+    try:
+        save_registry(remove_mission(_registry(), code))
+    except RegistryError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Removed {code}.")
+
+
+@missions.command("list")
+@with_appcontext
+def list_command() -> None:
+    """One line per mission: code, countries, base URL, fields allowed, name."""
+    own = current_app.config["MISSION_CODE"]
+    for code, mission in sorted(_registry().missions.items()):
+        marker = " (this mission)" if code == own else ""
+        allowed = ",".join(sorted(mission.fields)) or "-"
+        click.echo(
+            f"{code}{marker}\t{','.join(mission.countries)}\t{mission.base_url}\t"
+            f"fields={allowed}\t{mission.name}"
+        )
+
+
+@click.group("sync")
+def sync_commands() -> None:
+    """The outbox: what waits to be sent to linked missions, and sending it now."""
+
+
+@sync_commands.command("status")
+@with_appcontext
+def status_command() -> None:
+    """Changes per peer and state, and the last error of the dead ones."""
+    from sqlalchemy import func, select
+
+    from server.extensions import db
+    from sync.models import SyncOutbox
+
+    rows = db.session.execute(
+        select(SyncOutbox.recipient_mission, SyncOutbox.state, func.count())
+        .group_by(SyncOutbox.recipient_mission, SyncOutbox.state)
+        .order_by(SyncOutbox.recipient_mission, SyncOutbox.state)
+    )
+    for mission, state, count in rows:
+        click.echo(f"{mission}\t{state}\t{count}")
+    dead = db.session.execute(
+        select(SyncOutbox.change_id, SyncOutbox.recipient_mission, SyncOutbox.last_error)
+        .where(SyncOutbox.state == "dead")
+        .order_by(SyncOutbox.id)
+    )
+    for change_id, mission, error in dead:
+        click.echo(f"dead\t{mission}\t{change_id}\t{error}")
+
+
+@sync_commands.command("deliver")
+@click.argument("code")
+@with_appcontext
+def deliver_command(code: str) -> None:
+    """Send a peer its due changes now (what the worker's job does)."""
+    from sync.delivery import deliver_pending
+    from sync.keys import KeyFileError
+
+    try:
+        report = deliver_pending(code)
+    except (KeyFileError, RegistryError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{code}: {report.acked} acked, {report.failed} failed, {report.dead} dead.")
+
+
+@sync_commands.command("retry")
+@click.argument("code", required=False)
+@with_appcontext
+def retry_command(code: str | None) -> None:
+    """Make dead changes (of one peer, or all) pending again."""
+    from server.extensions import db
+    from sync.delivery import retry_dead
+
+    count = retry_dead(code)
+    db.session.commit()
+    click.echo(f"{count} change(s) will be sent again.")

@@ -1,0 +1,122 @@
+"""Receiving a batch: check who sent it, when, and that it is new; then apply each change.
+
+Every check comes before the first write, so a refused batch changes nothing. The caller
+commits once (the nonce and the applied changes together) or rolls back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from marshmallow import ValidationError
+from sqlalchemy import delete, select
+
+from server.extensions import db
+from sync.models import SyncInboxChange, SyncSeenNonce
+from sync.registry import Registry
+from sync.schemas import BatchSchema
+from sync.signing import (
+    BatchRefused,
+    MalformedBatch,
+    NotForThisMission,
+    ReplayedBatch,
+    StaleBatch,
+    parse_timestamp,
+    verify_batch,
+)
+
+
+class ForeignOrigin(BatchRefused):
+    """A mission sends its own changes only; relaying others' is not part of the protocol."""
+
+    status, code = 403, "foreign_origin"
+
+
+@dataclass(frozen=True)
+class Ack:
+    change_id: str
+    #: applied (new) or duplicate (applied before: nothing changed).
+    status: str
+
+
+def receive_batch(
+    envelope: object,
+    *,
+    registry: Registry,
+    own_mission: str,
+    now: dt.datetime,
+    max_skew: dt.timedelta,
+    max_changes: int,
+) -> list[Ack]:
+    """Apply a signed batch from a peer and acknowledge each change; raise BatchRefused."""
+
+    def public_key_for(code: str) -> Ed25519PublicKey | None:
+        mission = registry.get(code) if code != own_mission else None
+        return mission.verifying_key() if mission is not None else None
+
+    batch = _validated(verify_batch(envelope, public_key_for), max_changes)
+    sender = batch["sender"]
+    if batch["recipient"] != own_mission:
+        raise NotForThisMission(f"This batch is for {batch['recipient']}, not {own_mission}.")
+    foreign = [c["change_id"] for c in batch["changes"] if c["origin_mission"] != sender]
+    if foreign:
+        raise ForeignOrigin(f"{len(foreign)} change(s) did not originate at {sender}.")
+    sent_at = parse_timestamp(batch["sent_at"])
+    if abs(now - sent_at) > max_skew:
+        raise StaleBatch(
+            f"sent_at is {int((now - sent_at).total_seconds())} s from this server's clock; "
+            f"at most {int(max_skew.total_seconds())} s is accepted. Check the clocks, then "
+            "sign the batch again."
+        )
+    _remember_nonce(sender, batch["nonce"], sent_at, now, max_skew)
+    return [Ack(c["change_id"], apply_change(sender, c)) for c in batch["changes"]]
+
+
+def _validated(batch: dict, max_changes: int) -> dict:
+    try:
+        batch = BatchSchema().load(batch)
+    except ValidationError as error:
+        raise MalformedBatch(f"Invalid batch: {error.messages}") from None
+    if len(batch["changes"]) > max_changes:
+        raise MalformedBatch(f"At most {max_changes} changes per batch.")
+    return batch
+
+
+def _remember_nonce(
+    sender: str, nonce: str, sent_at: dt.datetime, now: dt.datetime, max_skew: dt.timedelta
+) -> None:
+    """Refuse a nonce seen before; keep it as long as its batch could still be fresh."""
+    naive = sent_at.replace(tzinfo=None)
+    if db.session.get(SyncSeenNonce, (sender, nonce)) is not None:
+        raise ReplayedBatch("This batch was received before (same nonce).")
+    horizon = (now - 2 * max_skew).replace(tzinfo=None)
+    db.session.execute(delete(SyncSeenNonce).where(SyncSeenNonce.sent_at < horizon))
+    db.session.add(SyncSeenNonce(sender_mission=sender, nonce=nonce, sent_at=naive))
+
+
+def apply_change(sender: str, change: dict) -> str:
+    """Apply one change once, keyed by its change id; 'applied' or 'duplicate'.
+
+    Part 1 keeps what arrived in sync_inbox_changes. Building or updating the local case
+    from it (record linkage, merge by version, review queue) extends this function.
+    """
+    known = db.session.scalar(
+        select(SyncInboxChange.id).where(SyncInboxChange.change_id == change["change_id"])
+    )
+    if known is not None:
+        return "duplicate"
+    db.session.add(
+        SyncInboxChange(
+            change_id=change["change_id"],
+            sender_mission=sender,
+            origin_mission=change["origin_mission"],
+            case_uuid=change["case_uuid"],
+            version=change["version"],
+            kind=change["kind"],
+            payload=change["payload"],
+        )
+    )
+    db.session.flush()  # a repeat later in the same batch sees it
+    return "applied"

@@ -1,0 +1,82 @@
+"""Sync tables: the outbox (changes to send), the inbox (changes received), seen nonces."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, CheckConstraint, Index, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.extensions import db
+
+OUTBOX_STATES = ("pending", "sent", "acked", "dead")
+CHANGE_KINDS = ("upsert", "tombstone")
+
+
+class SyncOutbox(db.Model):
+    """One change for one peer, written in the transaction that changed the case.
+
+    No foreign key to the case: a tombstone must outlive the case it announces.
+    """
+
+    __tablename__ = "sync_outbox"
+    __table_args__ = (
+        CheckConstraint(f"state IN {OUTBOX_STATES!r}", name="state_known"),
+        CheckConstraint(f"kind IN {CHANGE_KINDS!r}", name="kind_known"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        Index("ix_sync_outbox_due", "recipient_mission", "state", "next_attempt_at"),
+        Index("ix_sync_outbox_case_recipient", "case_uuid", "recipient_mission"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The id the receiver keys idempotency on: one per case version and recipient.
+    change_id: Mapped[str] = mapped_column(String(36), unique=True)
+    case_uuid: Mapped[str] = mapped_column(String(36))
+    recipient_mission: Mapped[str] = mapped_column(String(16))
+    origin_mission: Mapped[str] = mapped_column(String(16))
+    #: The case's version (CaseVersion.version) this change carries.
+    version: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(16))
+    #: What the consent gate and the link's allow-list let through; nothing else.
+    payload: Mapped[dict] = mapped_column(JSON)
+    #: pending (to send) · sent (sent, not acknowledged: sent again) · acked · dead (gave up).
+    state: Mapped[str] = mapped_column(String(8), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: Not before this time (UTC, naive); NULL means at once.
+    next_attempt_at: Mapped[dt.datetime | None]
+    #: Why the last attempt failed: a status and a short reason, never the payload.
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    acked_at: Mapped[dt.datetime | None]
+
+
+class SyncInboxChange(db.Model):
+    """A change received from a peer; its change id makes re-delivery a no-op."""
+
+    __tablename__ = "sync_inbox_changes"
+    __table_args__ = (CheckConstraint(f"kind IN {CHANGE_KINDS!r}", name="kind_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    change_id: Mapped[str] = mapped_column(String(36), unique=True)
+    sender_mission: Mapped[str] = mapped_column(String(16))
+    origin_mission: Mapped[str] = mapped_column(String(16))
+    case_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    version: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict] = mapped_column(JSON)
+    received_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class SyncSeenNonce(db.Model):
+    """A batch nonce already accepted from a sender: the same batch again is a replay.
+
+    Kept for twice the allowed clock skew; older batches are refused as stale anyway.
+    """
+
+    __tablename__ = "sync_seen_nonces"
+
+    sender_mission: Mapped[str] = mapped_column(String(16), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The batch's own timestamp (UTC, naive), by which old nonces are pruned.
+    sent_at: Mapped[dt.datetime] = mapped_column(index=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())

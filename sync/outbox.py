@@ -1,0 +1,122 @@
+"""The transactional outbox: what routing decides is written with the case change itself.
+
+The rows join the caller's session and are committed (or rolled back) with the case, so a
+change is never sent without being saved, nor saved without being queued for sending.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.cases.models import Case, CaseVersion
+from sync.models import SyncOutbox
+from sync.registry import Registry, load_registry
+from sync.routing import Route, route_case
+
+if TYPE_CHECKING:
+    from server.cases.operations import Outcome
+
+#: Change ids are uuid5(case uuid / version / recipient) in this namespace: recording the
+#: same case version twice adds nothing, and the receiver sees the same id again.
+CHANGE_NAMESPACE = uuid.UUID("6f1c1f0e-3d4b-5c8e-9a51-2b7f0c9d4e11")
+
+
+def change_id_for(case_uuid: str, version: int, recipient: str) -> str:
+    return str(uuid.uuid5(CHANGE_NAMESPACE, f"{case_uuid}/{version}/{recipient}"))
+
+
+def previously_shared(session: Session, case_uuid: str) -> set[str]:
+    """Missions whose latest change for the case was an upsert: they hold a copy."""
+    latest: dict[str, str] = {}
+    rows = session.execute(
+        select(SyncOutbox.recipient_mission, SyncOutbox.kind)
+        .where(SyncOutbox.case_uuid == case_uuid)
+        .order_by(SyncOutbox.version, SyncOutbox.id)
+    )
+    for recipient, kind in rows:
+        latest[recipient] = kind
+    return {recipient for recipient, kind in latest.items() if kind == "upsert"}
+
+
+def record_case_change(
+    session: Session,
+    case: Case,
+    case_version: CaseVersion,
+    *,
+    registry: Registry | None = None,
+    own_mission: str | None = None,
+) -> list[SyncOutbox]:
+    """Queue the case, as each linked mission may see it, in the caller's transaction.
+
+    Only cases this mission owns are routed (a peer's case goes back to its owner in part 2
+    of the sync work). Returns the rows added; the caller commits.
+    """
+    own_mission = own_mission or current_app.config["MISSION_CODE"]
+    if case.owner_mission != own_mission:
+        return []
+    registry = registry if registry is not None else load_registry()
+    routes = route_case(case, registry, own_mission, previously_shared(session, case.uuid))
+    rows = [
+        _queue(session, case.uuid, case_version.version, route, own_mission) for route in routes
+    ]
+    return [row for row in rows if row is not None]
+
+
+def _queue(
+    session: Session, case_uuid: str, version: int, route: Route, own_mission: str
+) -> SyncOutbox | None:
+    """Add the outbox row for one route, unless this case version was recorded already."""
+    change_id = change_id_for(case_uuid, version, route.mission)
+    if session.scalar(select(SyncOutbox.id).where(SyncOutbox.change_id == change_id)):
+        return None
+    row = SyncOutbox(
+        change_id=change_id,
+        case_uuid=case_uuid,
+        recipient_mission=route.mission,
+        origin_mission=own_mission,
+        version=version,
+        kind=route.kind,
+        payload=route.payload,
+        state="pending",
+        attempts=0,
+    )
+    session.add(row)
+    return row
+
+
+def record_case_deletion(
+    session: Session, case_uuid: str, version: int, *, own_mission: str | None = None
+) -> list[SyncOutbox]:
+    """Queue a tombstone for every mission holding a copy of a case being deleted.
+
+    `version` is one past the case's last version. The caller deletes and commits.
+    """
+    own_mission = own_mission or current_app.config["MISSION_CODE"]
+    rows = [
+        _queue(session, case_uuid, version, Route(recipient, "tombstone", {}), own_mission)
+        for recipient in sorted(previously_shared(session, case_uuid))
+    ]
+    return [row for row in rows if row is not None]
+
+
+def record_normalization(session: Session, outcome: Outcome) -> list[SyncOutbox]:
+    """The hook for the submission job: queue the version a normalization just made.
+
+    Call it after the session was flushed (the new case has its id), before the commit.
+    """
+    case = outcome.case
+    if case is None or outcome.already_applied:
+        return []
+    case_version = session.scalar(
+        select(CaseVersion).where(
+            CaseVersion.case_id == case.id, CaseVersion.version == case.version
+        )
+    )
+    if case_version is None:
+        return []
+    return record_case_change(session, case, case_version)

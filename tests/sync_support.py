@@ -1,0 +1,59 @@
+"""Missions for sync tests: key pairs, a registry file, and pointing the app at them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from sync.keys import public_key_text
+from sync.registry import Mission, Registry, make_mission, save_registry
+
+COUNTRIES = {"THA": "THA", "KHM": "KHM", "MMR": "MMR", "LAO": "LAO", "MYS": "MYS"}
+
+
+def new_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+def mission(code: str, key: Ed25519PrivateKey, fields=(), countries=None, url=None) -> Mission:
+    return make_mission(
+        code,
+        name=f"Mission {code}",
+        countries=countries or [COUNTRIES[code]],
+        base_url=url or f"http://{code.lower()}.example.org",
+        public_key=public_key_text(key.public_key()),
+        fields=fields,
+    )
+
+
+def write_key(path: Path, key: Ed25519PrivateKey) -> Path:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+    return path
+
+
+def use_missions(
+    monkeypatch,
+    app,
+    folder: Path,
+    own_code: str,
+    missions: list[Mission],
+    own_key: Ed25519PrivateKey | None = None,
+) -> Registry:
+    """Make `app` the node of `own_code`, with a registry of `missions` under `folder`."""
+    registry = Registry({m.code: m for m in missions})
+    save_registry(registry, folder / f"missions-{own_code}.json")
+    monkeypatch.setitem(app.config, "MISSION_CODE", own_code)
+    monkeypatch.setitem(app.config, "MISSIONS_FILE", str(folder / f"missions-{own_code}.json"))
+    if own_key is not None:
+        key_file = write_key(folder / f"{own_code}.pem", own_key)
+        monkeypatch.setitem(app.config, "MISSION_KEY_FILE", str(key_file))
+    return registry

@@ -1,0 +1,260 @@
+"""Delivery from THA (the test app) to KHM (a second app, its own SQLite database, served on
+a loopback port): signed batches, acks per change, backoff, dead letters, catching up."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+import uuid
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from server import create_app
+from server.cases.models import Case
+from server.extensions import db
+from sync.delivery import deliver_pending, enqueue_due_deliveries, retry_dead
+from sync.models import SyncInboxChange, SyncOutbox
+from sync.outbox import record_case_change
+from sync.registry import Registry, save_registry
+from tests.cases_support import SCREENING_MD, drain, post_screening
+from tests.factories import app_user_with_forms
+from tests.sync_support import mission, new_key, use_missions
+
+THA_KEY, KHM_KEY = new_key(), new_key()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Peer:
+    """KHM: a second CaseBridge app, served in a thread on 127.0.0.1:`port`."""
+
+    def __init__(self, folder, redis_url, port: int, tha_key=THA_KEY):
+        registry = Registry({"THA": mission("THA", tha_key), "KHM": mission("KHM", KHM_KEY)})
+        save_registry(registry, folder / "khm-missions.json")
+        self.app = create_app(
+            "testing",
+            {
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'khm.sqlite3'}",
+                "REDIS_URL": redis_url,
+                "MISSION_CODE": "KHM",
+                "MISSIONS_FILE": str(folder / "khm-missions.json"),
+            },
+        )
+        with self.app.app_context():
+            upgrade()
+        self.port = port
+        self.server = None
+
+    def start(self) -> None:
+        self.server = make_server("127.0.0.1", self.port, self.app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.thread.join(timeout=10)
+            self.server.server_close()
+            self.server = None
+
+    def received(self) -> list[SyncInboxChange]:
+        with self.app.app_context():
+            rows = db.session.scalars(select(SyncInboxChange).order_by(SyncInboxChange.id)).all()
+            db.session.expunge_all()
+            return rows
+
+    def close(self) -> None:
+        self.stop()
+        with self.app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def khm(app, redis_url, tmp_path, monkeypatch):
+    """THA's registry knows KHM at a loopback port where KHM is served (started)."""
+    port = free_port()
+    peer = Peer(tmp_path, redis_url, port)
+    use_missions(
+        monkeypatch,
+        app,
+        tmp_path,
+        "THA",
+        [
+            mission("THA", THA_KEY),
+            mission(
+                "KHM", KHM_KEY, fields=("prs_Gender", "hte_Country"), url=f"http://127.0.0.1:{port}"
+            ),
+        ],
+        own_key=THA_KEY,
+    )
+    peer.start()
+    yield peer
+    peer.close()
+
+
+def queued(count: int, recipient: str = "KHM") -> list[str]:
+    """`count` pending outbox rows for `recipient`; their change ids."""
+    rows = [
+        SyncOutbox(
+            change_id=str(uuid.uuid4()),
+            case_uuid=str(uuid.uuid4()),
+            recipient_mission=recipient,
+            origin_mission="THA",
+            version=1,
+            kind="upsert",
+            payload={"case": {"fields": {"prs_Gender": "Feminine"}}},
+            state="pending",
+            attempts=0,
+        )
+        for _ in range(count)
+    ]
+    db.session.add_all(rows)
+    db.session.commit()
+    return [row.change_id for row in rows]
+
+
+def states() -> list[tuple[str, int]]:
+    db.session.expire_all()
+    return [
+        (r.state, r.attempts)
+        for r in db.session.scalars(select(SyncOutbox).order_by(SyncOutbox.id))
+    ]
+
+
+def test_a_screened_case_reaches_khm_with_the_allowed_fields_only(
+    app, make, client, runner, khm, app_context
+):
+    project = make.project()
+    make.form(SCREENING_MD, project=project)
+    _, token = app_user_with_forms(project)
+    case_uuid = post_screening(client, project.id, token)
+    drain(runner)
+    case = db.session.scalar(select(Case).where(Case.uuid == case_uuid))
+    record_case_change(db.session, case, case.versions[-1])
+    db.session.commit()
+
+    report = deliver_pending("KHM")
+    assert (report.acked, report.failed, report.dead) == (1, 0, 0)
+    assert states() == [("acked", 0)]
+    [received] = khm.received()
+    assert (received.case_uuid, received.sender_mission, received.version) == (case_uuid, "THA", 1)
+    assert received.payload["case"]["fields"] == {"prs_Gender": "Feminine"}
+    assert [r["fields"] for r in received.payload["records"]] == [
+        {"hte_Country": "KHM"},
+        {"hte_Country": "THA"},
+    ]
+    assert "Sokha" not in repr(received.payload)
+
+
+def test_batches_are_limited_and_a_redelivery_is_applied_once(app, khm, app_context, monkeypatch):
+    monkeypatch.setitem(app.config, "SYNC_BATCH_SIZE", 2)
+    ids = queued(5)
+    assert deliver_pending("KHM").acked == 5
+    assert [r.change_id for r in khm.received()] == ids
+
+    db.session.execute(
+        SyncOutbox.__table__.update().values(state="pending")
+    )  # as if acks were lost
+    db.session.commit()
+    assert deliver_pending("KHM").acked == 5
+    assert len(khm.received()) == 5
+    assert states() == [("acked", 0)] * 5
+
+
+def test_a_peer_that_is_down_is_retried_with_backoff_then_catches_up(
+    app, khm, app_context, monkeypatch
+):
+    khm.stop()
+    queued(2)
+    before = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    report = deliver_pending("KHM")
+    assert (report.acked, report.failed) == (0, 2)
+    rows = db.session.scalars(select(SyncOutbox)).all()
+    assert all(r.state == "pending" and r.attempts == 1 for r in rows)
+    assert all("unreachable" in r.last_error for r in rows)
+    wait = rows[0].next_attempt_at - before
+    assert dt.timedelta(seconds=29) < wait <= dt.timedelta(seconds=31)  # the base delay
+
+    khm.start()
+    assert deliver_pending("KHM").acked == 0  # not due yet: nothing sent
+    assert khm.received() == []
+    db.session.execute(SyncOutbox.__table__.update().values(next_attempt_at=before))
+    db.session.commit()
+    assert deliver_pending("KHM").acked == 2
+    assert len(khm.received()) == 2
+    assert all(r.last_error is None for r in db.session.scalars(select(SyncOutbox)))
+
+
+def test_after_the_last_attempt_a_change_is_dead_until_an_admin_retries(
+    app, khm, app_context, monkeypatch
+):
+    monkeypatch.setitem(app.config, "SYNC_RETRY_BASE_SECONDS", 0)
+    monkeypatch.setitem(app.config, "SYNC_MAX_ATTEMPTS", 3)
+    khm.stop()
+    queued(1)
+    for _ in range(3):
+        deliver_pending("KHM")
+    assert states() == [("dead", 3)]
+    assert deliver_pending("KHM").acked == 0
+
+    khm.start()
+    assert retry_dead("KHM") == 1
+    db.session.commit()
+    assert deliver_pending("KHM").acked == 1
+    assert states() == [("acked", 0)]
+
+
+def test_a_refused_batch_records_the_peers_reason(app, redis_url, tmp_path, khm, app_context):
+    """KHM's registry holds another key for THA: it refuses the batch, THA notes why."""
+    khm.stop()
+    (tmp_path / "other").mkdir()
+    impostor_view = Peer(tmp_path / "other", redis_url, khm.port, tha_key=new_key())
+    impostor_view.start()
+    try:
+        queued(1)
+        assert deliver_pending("KHM").failed == 1
+        [row] = db.session.scalars(select(SyncOutbox)).all()
+        assert (row.state, row.last_error) == ("pending", "HTTP 401 bad_signature")
+        assert impostor_view.received() == []
+    finally:
+        impostor_view.close()
+
+
+def test_an_unknown_peer_gets_nothing(app, khm, app_context):
+    queued(1, recipient="MMR")
+    assert deliver_pending("MMR").acked == 0
+    assert states() == [("pending", 0)]
+
+
+def test_the_worker_delivers_what_is_due(app, runner, khm, app_context):
+    ids = queued(2)
+    assert enqueue_due_deliveries() == ["KHM"]
+    drain(runner)
+    assert [r.change_id for r in khm.received()] == ids
+    assert states() == [("acked", 0)] * 2
+    assert enqueue_due_deliveries() == []
+
+
+def test_the_sync_commands_show_deliver_and_retry(app, runner, khm, app_context, monkeypatch):
+    monkeypatch.setitem(app.config, "SYNC_MAX_ATTEMPTS", 1)
+    khm.stop()
+    [change_id] = queued(1)
+    result = runner.invoke(args=["sync", "deliver", "KHM"])
+    assert result.exit_code == 0 and "0 acked, 0 failed, 1 dead" in result.output
+    status = runner.invoke(args=["sync", "status"]).output.splitlines()
+    assert status[0] == "KHM\tdead\t1"
+    assert status[1].startswith(f"dead\tKHM\t{change_id}\tunreachable")
+
+    khm.start()
+    assert "1 change(s) will be sent again" in runner.invoke(args=["sync", "retry"]).output
+    result = runner.invoke(args=["sync", "deliver", "KHM"])
+    assert "1 acked" in result.output
+    assert runner.invoke(args=["sync", "status"]).output == "KHM\tacked\t1\n"
