@@ -60,6 +60,8 @@ def record_case_change(
     if case.owner_mission != own_mission:
         return []
     registry = registry if registry is not None else load_registry()
+    if not any(code != own_mission for code in registry.missions):
+        return []  # no peers: nothing to route, no SELECT per case
     routes = route_case(case, registry, own_mission, previously_shared(session, case.uuid))
     rows = [
         _queue(session, case.uuid, case_version.version, route, own_mission) for route in routes
@@ -104,19 +106,15 @@ def record_case_deletion(
     return [row for row in rows if row is not None]
 
 
-def record_normalization(session: Session, outcome: Outcome) -> list[SyncOutbox]:
-    """The hook for the submission job: queue the version a normalization just made.
+def record_normalization(
+    session: Session, outcome: Outcome, *, registry: Registry | None = None
+) -> list[SyncOutbox]:
+    """The hook for the submission jobs: queue the version a normalization just made.
 
-    Call it after the session was flushed (the new case has its id), before the commit.
+    Call it after the session was flushed (the new case has its id), before the commit. A
+    batch passes the registry it read once.
     """
     case = outcome.case
-    if case is None or outcome.already_applied:
+    if case is None or outcome.already_applied or outcome.version is None:
         return []
-    case_version = session.scalar(
-        select(CaseVersion).where(
-            CaseVersion.case_id == case.id, CaseVersion.version == case.version
-        )
-    )
-    if case_version is None:
-        return []
-    return record_case_change(session, case, case_version)
+    return record_case_change(session, case, outcome.version, registry=registry)

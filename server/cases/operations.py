@@ -51,6 +51,8 @@ class Outcome:
     problems: list[Problem] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     already_applied: bool = False
+    #: The version this normalization made (pending until the caller's flush).
+    version: CaseVersion | None = None
 
     @property
     def needs_review(self) -> bool:
@@ -210,9 +212,10 @@ def _normalize_values(
         original_case_id, original_version = _original(submission)
         if original_case_id == case.id:
             case_values.base_version = original_version
-    db.session.add(
-        _apply(case, submission, case_values, values.children(), outcome, created, known)
+    outcome.version = _apply(
+        case, submission, case_values, values.children(), outcome, created, known
     )
+    db.session.add(outcome.version)
     submission.case = case
     outcome.case = case
     return outcome

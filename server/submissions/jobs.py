@@ -26,6 +26,8 @@ from server.cases.operations import (
 from server.extensions import db
 from server.forms.models import FormDef
 from server.submissions.models import Submission, SubmissionState
+from sync.outbox import record_normalization
+from sync.registry import load_registry
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +92,7 @@ def _normalize_batch(submission_ids: list[int]) -> list[int]:
     found = {s.id: read(s, s.form_def.case_mapping) for s in submissions}
     known = KnownRecords()
     known.prefetch([r.values for r in found.values() if r.values is not None])
-    waiting_for_case = []
+    waiting_for_case, outcomes = [], []
     for submission in submissions:
         try:
             outcome = normalize(
@@ -104,6 +106,11 @@ def _normalize_batch(submission_ids: list[int]) -> list[int]:
             waiting_for_case.append(submission.id)
             continue
         record_outcome(submission, outcome)
+        outcomes.append(outcome)
+    db.session.flush()  # new cases get their ids; then the sync outbox, same transaction
+    registry = load_registry()
+    for outcome in outcomes:
+        record_normalization(db.session, outcome, registry=registry)
     db.session.commit()
     return waiting_for_case
 
@@ -131,6 +138,7 @@ def process_submission(form_id: int, instance_id: str) -> str:
         )
         state = record_outcome(submission, outcome)
         db.session.flush()
+        record_normalization(db.session, outcome)  # the sync outbox, same transaction
         case_id = submission.case_id  # read now: nothing is reloaded after the commit
         db.session.commit()
     except CaseNotYetKnown:
