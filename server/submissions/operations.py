@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -113,6 +114,10 @@ class Receipt:
         return text
 
 
+#: libxml2's words for a prefix used without its xmlns declaration (`<orx:meta>`).
+UNBOUND_PREFIX = re.compile(r"Namespace prefix \S+ (on \S+ )?is not defined")
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -145,7 +150,7 @@ def receive(
     try:
         root = parse_xml_safely(xml, what="submission")
     except FormRejected as rejection:
-        if "unbound prefix" not in rejection.problems[0].message:
+        if not UNBOUND_PREFIX.search(rejection.problems[0].message):
             raise BadSubmission(rejection.problems[0].message) from None
         try:  # e.g. <orx:meta> with no xmlns:orx: read it as the well-known namespace
             root = parse_xml_safely(with_known_prefixes(xml), what="submission")
