@@ -37,6 +37,9 @@ class SubmissionState(enum.StrEnum):
     NORMALIZED = "normalized"
     NEEDS_REVIEW = "needs_review"
     FAILED = "failed"
+    #: An admin gave up on a failed submission: kept as received, never normalized,
+    #: no longer listed as needing attention. Submissions are never deleted.
+    DISCARDED = "discarded"
 
 
 SUBMISSION_STATES = tuple(s.value for s in SubmissionState)
