@@ -48,6 +48,8 @@ class DefaultConfig:
     DATABASE_LOCK_TIMEOUT_MS = 30_000
     #: Seconds between retries of a failed normalization job; then it stays 'failed'.
     JOB_RETRY_INTERVALS = [10, 60, 300]
+    #: How often the open queue page asks for fresh numbers.
+    QUEUE_PAGE_POLL_SECONDS = 5
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None
