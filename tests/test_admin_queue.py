@@ -154,6 +154,7 @@ def test_a_registered_worker_is_listed_with_its_queues(app_context):
         worker.register_death()
     assert listed.name == worker.name and listed.queues == ["submissions"]
     assert listed.current_job is None and listed.seconds_since_heartbeat is not None
+    assert listed.state == "unknown"  # RQ's "?" until the worker says
     assert qs.workers_alive(connection) == []
 
 

@@ -165,7 +165,7 @@ def workers_alive(connection) -> list[WorkerStatus]:
         workers.append(
             WorkerStatus(
                 name=worker.name,
-                state=str(worker.get_state()),
+                state=_known(worker.get_state()),
                 queues=worker.queue_names(),
                 current_job=_job_summary(worker),
                 seconds_since_heartbeat=(
@@ -174,6 +174,11 @@ def workers_alive(connection) -> list[WorkerStatus]:
             )
         )
     return workers
+
+
+def _known(state) -> str:
+    """RQ says "?" for a worker that has not said what it is doing yet."""
+    return str(state) if state and state != "?" else "unknown"
 
 
 def _job_summary(worker: Worker) -> str | None:

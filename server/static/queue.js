@@ -118,7 +118,8 @@
     },
     by_form: function (d) {
       fill("by-form", d.by_form.length ? d.by_form.map(function (f) {
-        var cells = [cell("Form", [f.xml_form_id, el("div", {"class": "muted"}, [f.project_name])])];
+        var name = el("div", {}, [f.xml_form_id, el("div", {"class": "muted"}, [f.project_name])]);
+        var cells = [cell("Form", [name])];
         d.states.forEach(function (s) {
           cells.push(cell(label(s), f.counts[s] || 0, {"data-state": s}));
         });
