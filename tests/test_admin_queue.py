@@ -3,6 +3,10 @@ discard of failed submissions, who may see it, and the security basics of every 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -158,6 +162,33 @@ def test_a_registered_worker_is_listed_with_its_queues(app_context):
     assert qs.workers_alive(connection) == []
 
 
+def test_a_busy_worker_shows_what_it_runs_without_the_arguments(app_context, redis_url):
+    """A real RQ worker in another process, running a job that takes a few seconds."""
+    Queue("default", connection=redis_connection()).enqueue(time.sleep, 4)
+    worker = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "rq"),
+            "worker",
+            "--burst",
+            "--url",
+            redis_url,
+            "default",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        busy = []
+        while not busy and time.monotonic() < deadline:
+            busy = [w for w in qs.workers_alive(redis_connection()) if w.current_job]
+            time.sleep(0.2)
+        assert [w.current_job for w in busy] == ["sleep"], "RQ's description: 'time.sleep(4)'"
+        assert busy[0].queues == ["default"] and busy[0].state == "busy"
+    finally:
+        worker.wait(timeout=30)
+
+
 def test_a_running_job_is_named_without_its_arguments(app_context):
     from server.submissions.jobs import process_submission
 
@@ -169,7 +200,7 @@ def test_a_running_job_is_named_without_its_arguments(app_context):
         connection=redis_connection(),
     )
 
-    class Busy:
+    class Busy:  # an RQ 2 worker (RQ 3 workers are asked for their executions)
         def __init__(self, job):
             self.job = job
 

@@ -7,12 +7,15 @@ the status is still worth showing then, so every Redis read degrades to `redis_o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
 from rq import Queue, Worker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from sqlalchemy import func, select
 
 from server.extensions import QUEUE_NAMES, db, redis_connection
@@ -188,7 +191,7 @@ def _job_summary(worker: Worker) -> str | None:
     name a submission or a person: shown only when it is not that default.
     """
     try:
-        job = worker.get_current_job()
+        job = _current_job(worker)
     except (RedisError, OSError, ValueError, LookupError):
         return None
     if job is None:
@@ -198,6 +201,17 @@ def _job_summary(worker: Worker) -> str | None:
     if not description or description.startswith(job.func_name or "\0"):
         return name
     return f"{name}: {description}"
+
+
+def _current_job(worker: Worker) -> Job | None:
+    """What a worker seen from outside runs: RQ 3 keeps it as executions in Redis (the
+    worker object's own current job is known only inside the worker's process)."""
+    if not hasattr(worker, "get_current_executions"):  # RQ 2
+        return worker.get_current_job()
+    for execution in worker.get_current_executions():
+        with contextlib.suppress(NoSuchJobError):
+            return Job.fetch(execution.job_id, connection=worker.connection)
+    return None
 
 
 def submissions_per_minute(now: datetime, minutes: int = CHART_MINUTES) -> list[MinuteCount]:
