@@ -66,6 +66,8 @@ class DefaultConfig:
     JOB_RETRY_INTERVALS = [10, 60, 300]
     #: Submissions a normalization job takes at once, in one transaction.
     NORMALIZE_BATCH_SIZE = 100
+    #: How often the open queue page asks for fresh numbers.
+    QUEUE_PAGE_POLL_SECONDS = 5
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None

@@ -6,7 +6,18 @@ import base64
 import binascii
 from functools import wraps
 
-from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+from flask import (
+    Flask,
+    abort,
+    current_app,
+    g,
+    has_request_context,
+    redirect,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select
 from werkzeug.http import http_date
 
@@ -16,15 +27,40 @@ from server.auth.operations import user_for_token
 from server.extensions import db, redis_connection
 from server.openrosa import digest
 
+#: No inline scripts or styles (page scripts are static files), no plugins, no framing,
+#: forms post only back here.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
+#: Sent only over https: a browser that saw it refuses plain http to this host for a year.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """The login cookie is Secure whenever the request came over https (behind a proxy: with
+    TRUST_PROXY), not only when the config says so; HttpOnly and SameSite come from config."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
 
 
 def init_app(app: Flask) -> None:
+    app.session_interface = SessionCookies()
     app.before_request(_load_user)
     app.after_request(_add_headers)
 
@@ -132,6 +168,11 @@ def _basic_user(header: str) -> User | None:
 def _add_headers(response):
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+    if response.mimetype == "text/html" and session.get("user_id") is not None:
+        # A logged-in page may show people's data: not kept in a shared device's cache.
+        response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-OpenRosa-Version", "1.0")
     response.headers.setdefault("Date", http_date())
     return response

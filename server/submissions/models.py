@@ -37,6 +37,9 @@ class SubmissionState(enum.StrEnum):
     NORMALIZED = "normalized"
     NEEDS_REVIEW = "needs_review"
     FAILED = "failed"
+    #: An admin gave up on a failed submission: kept as received, never normalized,
+    #: no longer listed as needing attention. Submissions are never deleted.
+    DISCARDED = "discarded"
 
 
 SUBMISSION_STATES = tuple(s.value for s in SubmissionState)
@@ -48,6 +51,8 @@ class Submission(db.Model):
         UniqueConstraint("form_id", "instance_id"),
         CheckConstraint(f"state IN {SUBMISSION_STATES!r}", name="state_known"),
         Index("ix_submissions_state_created", "state", "created_at"),
+        #: The queue page counts submissions per form and state every few seconds.
+        Index("ix_submissions_form_state", "form_id", "state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
