@@ -228,21 +228,26 @@ def test_a_pool_of_worker_processes_makes_each_case_once(app, app_context, make,
 def test_a_follow_up_taken_before_its_screening_waits_and_is_applied(
     app, app_context, make, client, tmp_path, monkeypatch
 ):
-    """Queue order is not arrival order once several workers run: the update is retried."""
+    """The update arrives first: its batch hands it a job of its own, retried with backoff
+    until the screening has made the case."""
     from tests.cases_support import FOLLOW_UP_MD, follow_up_xml
 
-    monkeypatch.setitem(app.config, "JOB_RETRY_INTERVALS", [1, 1, 1])
+    monkeypatch.setitem(app.config, "JOB_RETRY_INTERVALS", [1, 1, 1, 1, 1])
     project = make.project()
     make.form(SCREENING_MD, project=project)
     make.form(FOLLOW_UP_MD, project=project)
     _, token = app_user_with_forms(project)
     screening, _, case_uuid = screening_xml()
     follow_up, follow_up_id = follow_up_xml(case_uuid, base_version=1, status="closed")
-    assert post(client, project.id, token, follow_up).status_code == 201  # first in the queue
-    assert post(client, project.id, token, screening).status_code == 201
+    assert post(client, project.id, token, follow_up).status_code == 201
     follow_up_row = db.session.scalar(
         select(Submission.id).where(Submission.instance_id == follow_up_id)
     )
+
+    def job_of_follow_up() -> str:
+        db.session.rollback()
+        return db.session.get(Submission, follow_up_row).job_id or ""
+
     log = tmp_path / "worker.log"
     with log.open("ab") as out:
         worker = subprocess.Popen(
@@ -253,6 +258,9 @@ def test_a_follow_up_taken_before_its_screening_waits_and_is_applied(
             start_new_session=True,
         )
     try:
+        wait_until(lambda: job_of_follow_up().startswith("submission-"), 60, "a job of its own")
+        assert state_of(follow_up_row) == "queued"
+        assert post(client, project.id, token, screening).status_code == 201
         wait_until(lambda: state_of(follow_up_row) == "normalized", 60, "the retried update")
     finally:
         os.killpg(worker.pid, signal.SIGTERM)

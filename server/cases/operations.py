@@ -12,7 +12,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm.attributes import set_committed_value
 
 from server.cases.fields import CHILD_FIELDS, FIELDS, Field, Kind, Record
 from server.cases.models import (
@@ -76,8 +78,12 @@ class KnownRecords:
     Anything not prefetched is looked up when asked.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, bulk: bool = False) -> None:
         self._by_model: dict[type, dict[str, object | None]] = {}
+        #: In bulk mode new cases stay out of the session and are written by
+        #: `write_created` with a few multi-row INSERTs instead of a unit-of-work flush.
+        self.bulk = bulk
+        self.created: list[tuple[Case, CaseVersion, Submission]] = []
 
     def prefetch(self, values: list[SubmissionValues]) -> None:
         wanted: dict[type, set[str]] = {}
@@ -178,6 +184,8 @@ def _normalize_values(
 ) -> Outcome:
     case_values = values.case
     case = known.find(Case, case_values.entity_id)
+    if known.bulk and case is not None and case.id is None:
+        raise CaseNotYetKnown(case_values.path)  # made in this batch: after its commit
     if case is not None and (
         case.project_id != submission.form.project_id
         or case.owner_mission != current_app.config["MISSION_CODE"]
@@ -205,7 +213,7 @@ def _normalize_values(
         return outcome
     created = case is None
     if created:
-        case = _new_case(submission, case_values)
+        case = _new_case(submission, case_values, add=not known.bulk)
         known.add(case)
     elif submission.deprecated_id and case_values.base_version is None:
         # An edit starts from the case as its first version left it, not from today's.
@@ -215,10 +223,87 @@ def _normalize_values(
     outcome.version = _apply(
         case, submission, case_values, values.children(), outcome, created, known
     )
-    db.session.add(outcome.version)
-    submission.case = case
     outcome.case = case
+    if created and known.bulk:
+        known.created.append((case, outcome.version, submission))
+    else:
+        db.session.add(outcome.version)
+        submission.case = case
     return outcome
+
+
+def write_created(known: KnownRecords) -> None:
+    """Insert the cases a bulk batch made, with their records and first versions: one
+    multi-row INSERT per table instead of the unit of work, which cost more than building
+    the cases did (bench/CASES.md). Ids come back where later rows need them."""
+    created = known.created
+    if not created:
+        return
+    for case, _, _ in created:
+        _settle_relationships(case)
+        _settle_relationships(case.person)
+    _insert_rows([case.person for case, _, _ in created], returning_ids=True)
+    for case, _, _ in created:
+        case.person_id = case.person.id
+    _insert_rows([case for case, _, _ in created], returning_ids=True)
+    rows: dict[type, list] = {}
+    for case, version, submission in created:
+        submission.case_id = version.case_id = case.id
+        if case.victim is not None:
+            case.victim.case_id = case.id
+            rows.setdefault(VictimProfile, []).append(case.victim)
+        for episode in case.episodes:
+            episode.person_id = case.person_id
+        for model, collection in [*CHILD_MODELS.values(), (Consent, "consents")]:
+            for record in getattr(case, collection):
+                record.case_id = case.id
+                rows.setdefault(model, []).append(record)
+        rows.setdefault(CaseVersion, []).append(version)
+    for records in rows.values():
+        _insert_rows(records, returning_ids=False)
+    known.created = []
+
+
+def _insert_rows(records: list, *, returning_ids: bool) -> None:
+    """One executemany INSERT for records of one model, every row with the same columns:
+    what a record set, else its column's default; columns nobody set and that have a
+    server default (timestamps) are left to the database."""
+    table = type(records[0]).__table__
+    columns = []
+    for column in table.columns:
+        if column.primary_key:
+            continue
+        if column.default is None and not any(column.key in vars(r) for r in records):
+            continue
+        columns.append(column)
+    values = [
+        {c.key: vars(r)[c.key] if c.key in vars(r) else _default(c) for c in columns}
+        for r in records
+    ]
+    statement = insert(table)
+    if not returning_ids:
+        db.session.execute(statement, values)
+        return
+    ids = db.session.execute(
+        statement.returning(table.c.id, sort_by_parameter_order=True), values
+    ).scalars()
+    for record, new_id in zip(records, ids, strict=True):
+        set_committed_value(record, "id", new_id)
+
+
+def _settle_relationships(record) -> None:
+    """Say that what a new record's untouched relationships hold is nothing, so that
+    reading them once it is written (outside the session) does not try to load them."""
+    for relationship in sa_inspect(type(record)).relationships:
+        if relationship.key not in vars(record):
+            set_committed_value(record, relationship.key, [] if relationship.uselist else None)
+
+
+def _default(column):
+    default = column.default
+    if default is None:
+        return None
+    return default.arg(None) if default.is_callable else default.arg
 
 
 def _original(submission: Submission) -> tuple[int | None, int | None]:
@@ -246,8 +331,9 @@ def _version_for(case: Case, submission: Submission) -> CaseVersion | None:
     )
 
 
-def _new_case(submission: Submission, values: RecordValues) -> Case:
-    """A case and its person, pending: nothing is written (or read back) until the commit."""
+def _new_case(submission: Submission, values: RecordValues, *, add: bool = True) -> Case:
+    """A case and its person, pending: nothing is written (or read back) until the commit
+    (or, in bulk mode, until `write_created`)."""
     case = Case(
         uuid=values.entity_id or new_uuid(),
         project_id=submission.form.project_id,
@@ -256,7 +342,8 @@ def _new_case(submission: Submission, values: RecordValues) -> Case:
         status="Active",
         version=0,
     )
-    db.session.add(case)
+    if add:
+        db.session.add(case)
     return case
 
 

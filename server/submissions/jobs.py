@@ -22,6 +22,7 @@ from server.cases.operations import (
     normalize,
     read,
     record_outcome,
+    write_created,
 )
 from server.extensions import db
 from server.forms.models import FormDef
@@ -60,7 +61,9 @@ def normalize_queued() -> int:
     if len(claimed) == limit:
         queueing.wake()
     try:
-        waiting_for_case = _normalize_batch(claimed)
+        waiting_for_case = _normalize_batch(claimed, bulk=True)
+        if waiting_for_case:  # e.g. a follow-up of a case made in the first pass
+            waiting_for_case = _normalize_batch(waiting_for_case, bulk=False)
     except OperationalError:
         db.session.rollback()
         log.warning("a batch of %d submissions hit a database error; will retry", len(claimed))
@@ -85,12 +88,14 @@ def normalize_queued() -> int:
     return done
 
 
-def _normalize_batch(submission_ids: list[int]) -> list[int]:
+def _normalize_batch(submission_ids: list[int], *, bulk: bool) -> list[int]:
     """Read every submission, fetch the records they name at once, apply, commit once;
-    the ids of those whose case is not known yet."""
+    the ids of those whose case is not known yet. In `bulk` mode new cases are written
+    with multi-row INSERTs, and a submission that changes one of them waits for the next
+    pass."""
     submissions = [s for s in _load_many(submission_ids) if s.state not in DONE]
     found = {s.id: read(s, s.form_def.case_mapping) for s in submissions}
-    known = KnownRecords()
+    known = KnownRecords(bulk=bulk)
     known.prefetch([r.values for r in found.values() if r.values is not None])
     waiting_for_case, outcomes = [], []
     for submission in submissions:
@@ -107,6 +112,7 @@ def _normalize_batch(submission_ids: list[int]) -> list[int]:
             continue
         record_outcome(submission, outcome)
         outcomes.append(outcome)
+    write_created(known)
     db.session.flush()  # new cases get their ids; then the sync outbox, same transaction
     registry = load_registry()
     for outcome in outcomes:
