@@ -296,6 +296,8 @@ class Caseload:
 
     def _invalid(self, rng, answers) -> str:
         kind = rng.choice(INVALID_KINDS)
+        if kind.startswith("citizenship"):
+            answers.pop("prs_citizenship_other", None)  # no longer relevant: not 'other'
         if kind == "citizenship_not_iso":
             answers["prs_citizenship"] = ["XKX"]  # Kosovo: EU/ICAO code, not ISO 3166
         elif kind == "citizenship_withdrawn_code":

@@ -177,3 +177,10 @@ def test_generated_submissions_become_cases_through_the_shipped_forms(
     assert case.version == 2 and case.status == _code(follow_up.answers["cas_status"])
     assert [a.provider_name for a in case.assistance] == [follow_up.answers["org_name"]]
     assert case.assistance[0].date == follow_up.answers["cb_assistance_date"]
+
+
+def test_an_invalid_citizenship_replaces_an_other_answer_with_its_text():
+    """Found at 200,000 cases: 'other' then an invalid citizenship left the 'other' text
+    answered while no longer relevant, and the generator refused its own submission."""
+    caseload = Caseload(3000, seed=2008, invalid_share=1.0)
+    assert sum(1 for _ in caseload) >= 3000
