@@ -28,8 +28,9 @@ from sync.signing import canonical_json, new_batch, sign_batch
 
 log = logging.getLogger(__name__)
 
-#: Ack statuses that mean the peer holds the change.
-DELIVERED = ("applied", "duplicate")
+#: Ack statuses that mean the peer has the change and needs it no more (see sync.apply);
+#: `invalid` is not one: the change is sent again until it is dead.
+DELIVERED = ("applied", "duplicate", "stale", "ignored")
 #: Rows still to send: new ones and ones sent without an acknowledgement.
 UNACKED = ("pending", "sent")
 

@@ -110,7 +110,7 @@ def queued(count: int, recipient: str = "KHM") -> list[str]:
             origin_mission="THA",
             version=1,
             kind="upsert",
-            payload={"case": {"fields": {"prs_Gender": "Feminine"}}},
+            payload={"case": {"owner_mission": "THA", "fields": {"prs_Gender": "Feminine"}}},
             state="pending",
             attempts=0,
         )
