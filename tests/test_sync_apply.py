@@ -9,6 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from server.cases.entity_list import case_list
 from server.cases.models import Assistance, Case, CaseVersion, MovementEvent, Person
 from server.extensions import db
 from sync.models import SyncAppliedVersion, SyncInboxChange
@@ -176,7 +177,9 @@ def test_a_tombstone_withdraws_the_copy_and_keeps_this_missions_own_records(
     case.assistance.append(ours)  # what this mission did for her: its own record
     db.session.commit()
 
+    assert CASE in case_list(case.project_id).content.decode()
     assert deliver(client, tha_key, tombstone(3)) == ["applied"]
+    assert CASE not in case_list(case.project_id).content.decode(), "off the phones' lists"
     case = the_case()
     person = case.person
     assert (person.gender, person.birthdate, person.birth_year) == (None, None, None)

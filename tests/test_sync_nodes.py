@@ -450,6 +450,11 @@ def test_a_reintegration_update_at_khm_is_visible_at_tha(nodes, phones):
     tha.submit(phones["THA"], xml)
     wait_until(arrived(khm, case_uuid), 30, "the case at KHM", tha, khm)
 
+    listed = requests.get(
+        f"{khm.url}/v1/key/{phones['KHM']}/projects/1/forms/mini_reintegration/attachments/cases.csv",
+        timeout=10,
+    ).text
+    assert f"{case_uuid},CB-{case_uuid[:8]},1" in listed.splitlines(), "KHM's phones see it"
     khm.submit(phones["KHM"], reintegration_xml(case_uuid, base_version=1))
     updated = wait_until(arrived(tha, case_uuid, version=2), 30, "KHM's update at THA", tha, khm)
     assert (updated["reintegration"], updated["follow_up"]) == ("Reintegrated", "2026-12-15")
