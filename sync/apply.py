@@ -6,7 +6,8 @@
   fields absent are left as they are (a field this mission changed and the owner does not
   send stays).
 - An **upsert from a mission holding a copy of a case this mission owns** (its follow-up
-  there) sets the fields it changed. This mission then routes its new version as usual:
+  there; only from a mission this one shared the case with, and still shares it with)
+  sets the fields it changed. This mission then routes its new version as usual:
   the owner relays to the other linked missions, under its own consent statement.
 - A **tombstone from a case's owner** withdraws the local copy: every field and record the
   owner ever sent is blanked or deleted, the payloads kept of its changes are emptied, and
@@ -37,7 +38,7 @@ from server.cases.reading import convert
 from server.extensions import db
 from server.projects.operations import default_project
 from sync.models import SyncAppliedVersion, SyncInboxChange
-from sync.outbox import record_case_change
+from sync.outbox import previously_shared, record_case_change
 from sync.registry import Registry
 from sync.routing import CASE_PARTS, SYNC_PURPOSE
 from sync.schemas import UUID_TEXT
@@ -186,8 +187,12 @@ def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str,
         created = True
     elif case.owner_mission == origin != own_mission:
         created = False  # the owner's newer view of our copy
-    elif case.owner_mission == own_mission and payload.owner_mission == own_mission:
-        created = False  # a linked mission's follow-up of our case
+    elif (
+        case.owner_mission == own_mission
+        and payload.owner_mission == own_mission
+        and origin in previously_shared(db.session, case.uuid)
+    ):
+        created = False  # a follow-up of our case by a mission we shared it with
     else:
         return IGNORED
     fields = {name: v for name, v in payload.fields.items() if set_field(case, FIELDS[name], v)}

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from server.cases.entity_list import case_list
-from server.cases.models import Assistance, Case, CaseVersion, MovementEvent, Person
+from server.cases.models import Assistance, Case, CaseVersion, Consent, MovementEvent, Person
 from server.extensions import db
-from sync.models import SyncAppliedVersion, SyncInboxChange
+from sync.models import SyncAppliedVersion, SyncInboxChange, SyncOutbox
 from sync.signing import new_batch, sign_batch
 from tests.sync_support import mission, new_key, use_missions
 
@@ -209,6 +209,10 @@ def test_a_tombstone_never_touches_this_missions_own_case(client, tha_key, app_c
     db.session.commit()
     assert deliver(client, tha_key, tombstone(5)) == ["ignored"]
     assert deliver(client, tha_key, upsert(6, {"prs_Gender": "Masculine"})) == ["ignored"]
+    # A follow-up of our case from a mission we never shared it with.
+    assert deliver(client, tha_key, upsert(7, {"prs_Gender": "Masculine"}, owner="KHM")) == [
+        "ignored"
+    ]
     case = the_case()
     assert case.person.gender == "Feminine" and case.version == 1
     assert db.session.scalar(select(func.count()).select_from(CaseVersion)) == 0
@@ -220,3 +224,49 @@ def test_a_tombstone_for_a_case_never_received_keeps_older_upserts_out(
     assert deliver(client, tha_key, tombstone(2)) == ["applied"]
     assert deliver(client, tha_key, upsert(1, {"prs_Gender": "Feminine"})) == ["stale"]
     assert the_case() is None
+
+
+def test_a_follow_up_of_our_case_by_a_mission_we_share_it_with_is_applied_and_routed(
+    client, tha_key, app_context, make
+):
+    """KHM owns the case and shared it with THA; THA's follow-up becomes KHM's version 2,
+    which KHM routes as usual (here back to THA, the only linked mission)."""
+    project = make.project()
+    own = Case(
+        uuid=CASE,
+        project_id=project.id,
+        person=Person(uuid=str(uuid.uuid4()), citizenship=["KHM"]),
+        owner_mission="KHM",
+        version=1,
+        movement_events=[MovementEvent(uuid=EVENT, type="Exploitation", country="THA")],
+        consents=[Consent(uuid=str(uuid.uuid4()), given=True, sharing=True)],
+    )
+    db.session.add(own)
+    db.session.add(
+        SyncOutbox(
+            change_id=str(uuid.uuid4()),
+            case_uuid=CASE,
+            recipient_mission="THA",
+            origin_mission="KHM",
+            version=1,
+            kind="upsert",
+            payload={},
+            state="acked",
+        )
+    )
+    db.session.commit()
+
+    follow_up = upsert(3, {"cas_ReintegrationStatus": "Reintegrated"}, owner="KHM")
+    assert deliver(client, tha_key, follow_up) == ["applied"]
+    case = the_case()
+    assert (case.reintegration_status, case.version, case.owner_mission) == (
+        "Reintegrated",
+        2,
+        "KHM",
+    )
+    assert case.versions[-1].sync_change_id == follow_up["change_id"]
+    routed = db.session.scalars(select(SyncOutbox).order_by(SyncOutbox.id)).all()
+    assert [(r.recipient_mission, r.kind, r.version, r.origin_mission) for r in routed] == [
+        ("THA", "upsert", 1, "KHM"),
+        ("THA", "upsert", 2, "KHM"),
+    ]
