@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 from sqlalchemy import delete, select
 
 from server.extensions import db
-from sync.apply import INVALID, InvalidChange, apply_received
+from sync.apply import APPLIED, INVALID, InvalidChange, apply_received
 from sync.models import SyncInboxChange, SyncSeenNonce
 from sync.registry import Registry
 from sync.schemas import BatchSchema
@@ -139,7 +139,8 @@ def apply_change(
             case_uuid=change["case_uuid"],
             version=change["version"],
             kind=change["kind"],
-            payload=change["payload"],
+            # Kept only when applied: a late copy of what a tombstone withdrew is not kept.
+            payload=change["payload"] if status == APPLIED else {},
         )
     )
     db.session.flush()  # a repeat later in the same batch sees it

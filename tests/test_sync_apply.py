@@ -196,6 +196,10 @@ def test_a_tombstone_withdraws_the_copy_and_keeps_this_missions_own_records(
     late = upsert(2, {"prs_Gender": "Feminine"})  # an older change, resent after
     assert deliver(client, tha_key, late) == ["stale"]
     assert the_case().person.gender is None
+    kept = db.session.scalar(
+        select(SyncInboxChange.payload).where(SyncInboxChange.change_id == late["change_id"])
+    )
+    assert kept == {}, "a late copy of withdrawn data is not kept"
     again = upsert(4, {"prs_Gender": "Feminine"})  # consent given again at THA
     assert deliver(client, tha_key, again) == ["applied"]
     assert the_case().person.gender == "Feminine" and the_case().consent.withdrawn is False
