@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -186,12 +187,12 @@ class Node:
         wait_until(answers, seconds, f"{self.code} to serve", self)
 
     def stop(self, *names: str) -> None:
-        for name in names or tuple(self.processes):
-            process = self.processes.pop(name, None)
-            if process is None:
-                continue
+        """SIGTERM to each process (all at once: they shut down side by side), then wait."""
+        stopping = [self.processes.pop(n) for n in names or tuple(self.processes)]
+        for process in stopping:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
+        for process in stopping:
             try:
                 process.wait(20)
             except subprocess.TimeoutExpired:
@@ -378,8 +379,12 @@ def nodes(database_url, redis_url, tmp_path_factory):
                 node.wait_until_serving()
             yield made
         finally:
+            stopping = [threading.Thread(target=node.close) for node in made.values()]
+            for thread in stopping:
+                thread.start()
+            for thread in stopping:
+                thread.join()
             for node in made.values():
-                node.close()
                 Redis.from_url(node.redis_url).flushdb()
 
 
