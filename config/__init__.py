@@ -60,6 +60,8 @@ class DefaultConfig:
     SYNC_RETRY_BASE_SECONDS = 30
     SYNC_RETRY_MAX_SECONDS = 6 * 3600
     SYNC_MAX_ATTEMPTS = 10
+    #: How often the sync process (`casebridge sync run`) looks for due deliveries.
+    SYNC_POLL_SECONDS = 2.0
     #: Longest wait for a database lock (SQLite busy timeout, PostgreSQL lock_timeout).
     DATABASE_LOCK_TIMEOUT_MS = 30_000
     #: Seconds between retries of a failed normalization job; then it stays 'failed'.

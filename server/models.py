@@ -18,7 +18,7 @@ from server.cases.models import (
 from server.forms.models import Form, FormAttachment, FormDef
 from server.projects.models import Project, ProjectKey, ProjectMember
 from server.submissions.models import Submission, SubmissionAttachment
-from sync.models import SyncInboxChange, SyncOutbox, SyncSeenNonce
+from sync.models import SyncAppliedVersion, SyncInboxChange, SyncOutbox, SyncSeenNonce
 
 __all__ = [
     "ApiSession",
@@ -43,6 +43,7 @@ __all__ = [
     "ProjectMember",
     "Submission",
     "SubmissionAttachment",
+    "SyncAppliedVersion",
     "SyncInboxChange",
     "SyncOutbox",
     "SyncSeenNonce",

@@ -163,6 +163,27 @@ def deliver_command(code: str) -> None:
     click.echo(f"{code}: {report.acked} acked, {report.failed} failed, {report.dead} dead.")
 
 
+@sync_commands.command("run")
+@click.option(
+    "--every",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Seconds between looks at the outbox (default: SYNC_POLL_SECONDS).",
+)
+@with_appcontext
+def run_command(every: float | None) -> None:
+    """Deliver without a human: queue due deliveries every few seconds (the `sync` process).
+
+    The RQ workers (`casebridge worker`) send them. Stops on SIGTERM or Ctrl-C.
+    """
+    import logging
+
+    from sync.scheduler import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run(every or current_app.config["SYNC_POLL_SECONDS"])
+
+
 @sync_commands.command("retry")
 @click.argument("code", required=False)
 @with_appcontext

@@ -18,9 +18,11 @@ import urllib.request
 from dataclasses import dataclass
 
 from flask import current_app
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from sqlalchemy import or_, select, update
 
-from server.extensions import db, queue
+from server.extensions import db, queue, redis_connection
 from sync.keys import load_mission_key
 from sync.models import SyncOutbox
 from sync.registry import Mission, load_registry
@@ -28,10 +30,13 @@ from sync.signing import canonical_json, new_batch, sign_batch
 
 log = logging.getLogger(__name__)
 
-#: Ack statuses that mean the peer holds the change.
-DELIVERED = ("applied", "duplicate")
+#: Ack statuses that mean the peer has the change and needs it no more (see sync.apply);
+#: `invalid` is not one: the change is sent again until it is dead.
+DELIVERED = ("applied", "duplicate", "stale", "ignored")
 #: Rows still to send: new ones and ones sent without an acknowledgement.
 UNACKED = ("pending", "sent")
+#: A delivery job in one of these states will look at the outbox anyway.
+BUSY = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 
 class DeliveryFailed(Exception):
@@ -169,17 +174,37 @@ def _error_code(body: bytes) -> str:
         return ""
 
 
-def enqueue_delivery(mission_code: str) -> None:
-    """Queue a delivery job for one peer; one queued job per peer at most."""
+def delivery_job_id(mission_code: str) -> str:
+    return f"casebridge-sync-deliver-{mission_code}"
+
+
+def enqueue_delivery(mission_code: str) -> bool:
+    """Queue a delivery job for one peer unless one is waiting or running; True if queued.
+
+    One job per peer at a time: two would send the same rows (on SQLite nothing locks
+    them), and the second batch would be refused as a concurrent delivery.
+    """
+    job_id = delivery_job_id(mission_code)
+    try:
+        status = Job.fetch(job_id, connection=redis_connection()).get_status()
+    except NoSuchJobError:
+        status = None
+    if status in BUSY:
+        return False
     queue("default").enqueue(
-        deliver_pending, mission_code, job_id=f"casebridge-sync-deliver-{mission_code}"
+        deliver_pending,
+        mission_code,
+        job_id=job_id,
+        description=f"sync delivery to {mission_code}",
+        result_ttl=60,
     )
+    return True
 
 
 def enqueue_due_deliveries() -> list[str]:
     """Queue a delivery for each peer with changes due; the peers, by code.
 
-    What a periodic scheduler (the sync process of part 2) or a hook after a commit calls.
+    What the sync process (`casebridge sync run`, sync.scheduler) calls every few seconds.
     """
     due = db.session.scalars(
         select(SyncOutbox.recipient_mission)

@@ -7,13 +7,16 @@ commits once (the nonce and the applied changes together) or rolls back.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from flask import current_app
 from marshmallow import ValidationError
 from sqlalchemy import delete, select
 
 from server.extensions import db
+from sync.apply import APPLIED, INVALID, InvalidChange, apply_received
 from sync.models import SyncInboxChange, SyncSeenNonce
 from sync.registry import Registry
 from sync.schemas import BatchSchema
@@ -26,6 +29,8 @@ from sync.signing import (
     parse_timestamp,
     verify_batch,
 )
+
+log = logging.getLogger(__name__)
 
 
 class ForeignOrigin(BatchRefused):
@@ -71,7 +76,10 @@ def receive_batch(
             "sign the batch again."
         )
     _remember_nonce(sender, batch["nonce"], sent_at, now, max_skew)
-    return [Ack(c["change_id"], apply_change(sender, c)) for c in batch["changes"]]
+    return [
+        Ack(c["change_id"], apply_change(sender, c, registry=registry, own_mission=own_mission))
+        for c in batch["changes"]
+    ]
 
 
 def _validated(batch: dict, max_changes: int) -> dict:
@@ -96,17 +104,33 @@ def _remember_nonce(
     db.session.add(SyncSeenNonce(sender_mission=sender, nonce=nonce, sent_at=naive))
 
 
-def apply_change(sender: str, change: dict) -> str:
-    """Apply one change once, keyed by its change id; 'applied' or 'duplicate'.
+def apply_change(
+    sender: str,
+    change: dict,
+    *,
+    registry: Registry | None = None,
+    own_mission: str | None = None,
+) -> str:
+    """Apply one change once, keyed by its change id; its ack status.
 
-    Part 1 keeps what arrived in sync_inbox_changes. Building or updating the local case
-    from it (record linkage, merge by version, review queue) extends this function.
+    duplicate (received before: nothing changes), or what sync.apply made of it: applied,
+    stale (older than what was applied from its origin), ignored (not ours to apply) or
+    invalid (a value the case schema refuses: not kept, so that the sender retries it).
     """
     known = db.session.scalar(
         select(SyncInboxChange.id).where(SyncInboxChange.change_id == change["change_id"])
     )
     if known is not None:
         return "duplicate"
+    try:
+        status = apply_received(
+            change,
+            own_mission=own_mission or current_app.config["MISSION_CODE"],
+            registry=registry,
+        )
+    except InvalidChange as error:
+        log.warning("sync change from %s refused: %s", sender, error)
+        return INVALID
     db.session.add(
         SyncInboxChange(
             change_id=change["change_id"],
@@ -115,8 +139,9 @@ def apply_change(sender: str, change: dict) -> str:
             case_uuid=change["case_uuid"],
             version=change["version"],
             kind=change["kind"],
-            payload=change["payload"],
+            # Kept only when applied: a late copy of what a tombstone withdrew is not kept.
+            payload=change["payload"] if status == APPLIED else {},
         )
     )
     db.session.flush()  # a repeat later in the same batch sees it
-    return "applied"
+    return status

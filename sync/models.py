@@ -67,6 +67,27 @@ class SyncInboxChange(db.Model):
     received_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
 
+class SyncAppliedVersion(db.Model):
+    """The newest version of a case applied from one origin mission: what orders changes.
+
+    Versions count per origin (each mission numbers its own changes to a case), so a
+    change older than the one applied last from the same origin is acknowledged and kept
+    in the inbox, but not applied. A tombstone counts too: an older upsert arriving after
+    it cannot bring the withdrawn data back.
+    """
+
+    __tablename__ = "sync_applied_versions"
+    __table_args__ = (CheckConstraint(f"kind IN {CHANGE_KINDS!r}", name="kind_known"),)
+
+    case_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    origin_mission: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[int]
+    #: The kind of that change: after a tombstone the local copy is withdrawn.
+    kind: Mapped[str] = mapped_column(String(16))
+    change_id: Mapped[str] = mapped_column(String(36))
+    applied_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
 class SyncSeenNonce(db.Model):
     """A batch nonce already accepted from a sender: the same batch again is a replay.
 

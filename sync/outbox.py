@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from server.cases.models import Case, CaseVersion
 from sync.models import SyncOutbox
 from sync.registry import Registry, load_registry
-from sync.routing import Route, route_case
+from sync.routing import Route, only_changes, route_case
 
 if TYPE_CHECKING:
     from server.cases.operations import Outcome
@@ -53,20 +53,33 @@ def record_case_change(
 ) -> list[SyncOutbox]:
     """Queue the case, as each linked mission may see it, in the caller's transaction.
 
-    Only cases this mission owns are routed (a peer's case goes back to its owner in part 2
-    of the sync work). Returns the rows added; the caller commits.
+    A case this mission owns goes to its linked missions; a linked mission's case held
+    here (followed up here) goes back to its owner with what this version changed (see
+    sync.routing). Returns the rows added; the caller commits.
     """
     own_mission = own_mission or current_app.config["MISSION_CODE"]
-    if case.owner_mission != own_mission:
-        return []
     registry = registry if registry is not None else load_registry()
     if not any(code != own_mission for code in registry.missions):
         return []  # no peers: nothing to route, no SELECT per case
     routes = route_case(case, registry, own_mission, previously_shared(session, case.uuid))
+    if case.owner_mission != own_mission:
+        routes = _changes_only(routes, case_version.changes or {})
     rows = [
         _queue(session, case.uuid, case_version.version, route, own_mission) for route in routes
     ]
     return [row for row in rows if row is not None]
+
+
+def _changes_only(routes: list[Route], changes: dict) -> list[Route]:
+    kept = []
+    for route in routes:
+        if route.kind == "upsert":
+            payload = only_changes(route.payload, changes)
+            if payload is None:
+                continue  # nothing the owner may receive changed
+            route = Route(route.mission, route.kind, payload)
+        kept.append(route)
+    return kept
 
 
 def _queue(

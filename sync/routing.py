@@ -16,6 +16,9 @@ Plain functions over a Case and the registry; no database, no HTTP.
    narrowed, the case no longer linked to it) gets a tombstone: the case uuid and nothing
    else. A mission that never received it gets nothing, so a withdrawal tells no new
    mission that the case exists.
+5. A copy of another mission's case (received here, then followed up here) is linked to
+   its owner only, and carries only what this version changed (`only_changes`): the owner
+   holds the consent statement and relays to the other linked missions itself.
 """
 
 from __future__ import annotations
@@ -95,7 +98,10 @@ def route_case(
     previously_shared: Iterable[str] = (),
 ) -> list[Route]:
     """What to send to each mission for the case as it is now, by mission code."""
-    linked = linked_missions(case, registry, own_mission)
+    if case.owner_mission == own_mission:
+        linked = linked_missions(case, registry, own_mission)
+    else:
+        linked = {case.owner_mission}  # a copy goes back to its owner, who relays
     shared_before = set(previously_shared)
     routes = []
     for code in sorted(linked | shared_before):
@@ -136,6 +142,25 @@ def case_payload(case: Case, mission: Mission) -> dict:
         "consent": {"purposes": list(case.consent.purposes) if case.consent else []},
         "records": records,
     }
+
+
+def only_changes(payload: dict, changes: dict) -> dict | None:
+    """An upsert payload cut down to what one CaseVersion changed; None if nothing is left.
+
+    What a copy sends its owner: its own follow-up, not the owner's values echoed back
+    (nor blanks where the owner kept back a field).
+    """
+    changed_fields = changes.get("fields") or {}
+    changed_records = {r["uuid"]: r.get("fields") or {} for r in changes.get("records") or []}
+    fields = {k: v for k, v in payload["case"]["fields"].items() if k in changed_fields}
+    records = [
+        {**record, "fields": {k: v for k, v in record["fields"].items() if k in changed}}
+        for record in payload["records"]
+        if (changed := changed_records.get(record["uuid"])) is not None
+    ]
+    if not fields and not records:
+        return None
+    return {**payload, "case": {**payload["case"], "fields": fields}, "records": records}
 
 
 def _may_send(spec: Field, allowed: frozenset[str]) -> bool:

@@ -89,6 +89,10 @@ def test_start_serves_login_with_the_questionnaires_published(tmp_path):
         assert all(f["state"] == "open" and f["publishedAt"] for f in forms)
         health = _json(f"{base}/healthz")
         assert health["ok"] and health["workers"] >= 1
+        deadline = time.monotonic() + 30
+        while "queuing due deliveries" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert "queuing due deliveries" in log.read_text(), "the Procfile's sync process runs"
         assert (instance / "casebridge.sqlite3").exists()
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -10,16 +10,18 @@ import uuid
 
 import pytest
 from flask_migrate import upgrade
+from redis import Redis
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from server import create_app
 from server.cases.models import Case
-from server.extensions import db
-from sync.delivery import deliver_pending, enqueue_due_deliveries, retry_dead
+from server.extensions import db, queue
+from sync.delivery import deliver_pending, enqueue_delivery, enqueue_due_deliveries, retry_dead
 from sync.models import SyncInboxChange, SyncOutbox
 from sync.outbox import record_case_change
 from sync.registry import Registry, save_registry
+from sync.scheduler import tick
 from tests.cases_support import SCREENING_MD, drain, post_screening
 from tests.factories import app_user_with_forms
 from tests.sync_support import mission, new_key, use_missions
@@ -110,7 +112,7 @@ def queued(count: int, recipient: str = "KHM") -> list[str]:
             origin_mission="THA",
             version=1,
             kind="upsert",
-            payload={"case": {"fields": {"prs_Gender": "Feminine"}}},
+            payload={"case": {"owner_mission": "THA", "fields": {"prs_Gender": "Feminine"}}},
             state="pending",
             attempts=0,
         )
@@ -258,3 +260,25 @@ def test_the_sync_commands_show_deliver_and_retry(app, runner, khm, app_context,
     result = runner.invoke(args=["sync", "deliver", "KHM"])
     assert "1 acked" in result.output
     assert runner.invoke(args=["sync", "status"]).output == "KHM\tacked\t1\n"
+
+
+def test_one_delivery_job_per_peer_at_a_time(app, runner, khm, app_context):
+    queued(1)
+    assert enqueue_due_deliveries() == ["KHM"]
+    assert enqueue_delivery("KHM") is False  # one is waiting: it will send what is due
+    assert queue("default").count == 1
+    drain(runner)
+    assert states() == [("acked", 0)]
+    queued(1)
+    assert enqueue_delivery("KHM") is True  # a finished job does not block the next one
+    drain(runner)
+    assert states() == [("acked", 0)] * 2
+
+
+def test_the_sync_process_tick_survives_redis_being_away(app, khm, app_context, monkeypatch):
+    queued(1)
+    unreachable = Redis.from_url("redis://127.0.0.1:9", socket_connect_timeout=0.2)
+    with monkeypatch.context() as patched:
+        patched.setitem(app.extensions, "casebridge_redis", unreachable)
+        assert tick() == []
+    assert tick() == ["KHM"]

@@ -35,7 +35,7 @@ def change(version: int = 1, **overrides) -> dict:
         "origin_mission": "THA",
         "version": version,
         "kind": "upsert",
-        "payload": {"case": {"fields": {"prs_Gender": "Feminine"}}},
+        "payload": {"case": {"owner_mission": "THA", "fields": {"prs_Gender": "Feminine"}}},
         **overrides,
     }
 

@@ -127,10 +127,31 @@ def test_a_withdrawal_queues_a_tombstone_for_the_mission_that_had_the_case(
     assert record_case_change(db.session, case, later) == []
 
 
-def test_a_case_another_mission_owns_is_not_routed_from_here(client, runner, tha, app_context):
+def test_a_case_another_mission_owns_goes_back_to_its_owner_with_what_changed_only(
+    client, runner, tha, app_context
+):
+    """A copy held here (owned by MMR) and changed here: MMR gets this version's changes,
+    as far as the allow-list lets them through; KHM, linked by citizenship, gets nothing
+    (the owner relays)."""
     case = screened_case(client, runner, tha)
-    case.owner_mission = "KHM"
-    assert record_case_change(db.session, case, case.versions[-1]) == []
+    case.owner_mission = "MMR"
+    version = CaseVersion(
+        case=case,
+        version=case.version + 1,
+        changes={"fields": {"prs_Gender": "Masculine", "prs_NumberOfChildren": 3}},
+    )
+    db.session.add(version)
+    case.version += 1
+    case.person.gender = "Masculine"
+    [row] = record_case_change(db.session, case, version)
+    assert (row.recipient_mission, row.kind, row.origin_mission) == ("MMR", "upsert", "THA")
+    assert row.payload["case"] == {"owner_mission": "MMR", "fields": {"prs_Gender": "Masculine"}}
+    assert row.payload["records"] == []
+
+    unchanged = CaseVersion(case=case, version=case.version + 1, changes={"fields": {}})
+    db.session.add(unchanged)
+    case.version += 1
+    assert record_case_change(db.session, case, unchanged) == []
 
 
 def test_the_normalization_hook_queues_the_version_just_made(client, runner, tha, app_context):

@@ -1,9 +1,11 @@
 """The case list as phones get it: an ODK entity list (CSV media), and its integrity check.
 
 A follow-up form names `cases.csv` (select_one_from_file), as it would name a dataset in ODK
-Central; the server serves it from the cases table, for the form's project and this
-mission only, holding the least that lets an interviewer pick the right person: the
-case's id, its label (the reference, never a name) and its version (for update conflicts).
+Central; the server serves it from the cases table, for the form's project: this mission's
+cases and the linked missions' cases held here (so that a follow-up here can update them;
+sync sends it back to the owner), but not a copy its owner withdrew. It holds the least
+that lets an interviewer pick the right person: the case's id, its label (the reference,
+never a name) and its version (for update conflicts).
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import io
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from server.cases.fields import Record
 from server.cases.models import Case
 from server.extensions import db
+from sync.models import SyncAppliedVersion
 
 #: Attachment names that are entity lists, and the dataset behind each.
 ENTITY_LISTS = {f"{Record.CASES.value}.csv": Record.CASES.value}
@@ -35,9 +38,18 @@ class EntityListFile:
 
 
 def _visible_cases(project_id: int):
+    withdrawn = (
+        select(SyncAppliedVersion.case_uuid)
+        .where(
+            SyncAppliedVersion.case_uuid == Case.uuid,
+            SyncAppliedVersion.origin_mission == Case.owner_mission,
+            SyncAppliedVersion.kind == "tombstone",
+        )
+        .exists()
+    )
     return select(Case).where(
         Case.project_id == project_id,
-        Case.owner_mission == current_app.config["MISSION_CODE"],
+        or_(Case.owner_mission == current_app.config["MISSION_CODE"], ~withdrawn),
     )
 
 

@@ -303,6 +303,9 @@ class CaseVersion(db.Model):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     version: Mapped[int]
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"), index=True)
+    #: The change received from a linked mission that made this version (instead of a
+    #: submission); its origin is in sync_inbox_changes.
+    sync_change_id: Mapped[str | None] = mapped_column(String(36), unique=True)
     #: The phone's entity baseVersion for an update; below `version - 1` means offline edits.
     base_version: Mapped[int | None]
     submitter_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

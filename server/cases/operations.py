@@ -188,9 +188,12 @@ def _normalize_values(
         raise CaseNotYetKnown(case_values.path)  # made in this batch: after its commit
     if case is not None and (
         case.project_id != submission.form.project_id
-        or case.owner_mission != current_app.config["MISSION_CODE"]
+        or (case_values.create and case.owner_mission != current_app.config["MISSION_CODE"])
     ):
-        case = None  # not this project's (or this mission's) to change: as if unknown
+        # Not this project's to change, or a new case that claims a linked mission's id:
+        # as if unknown. A linked mission's case received here may be updated (a follow-up
+        # here); sync.outbox sends the update back to its owner.
+        case = None
         if case_values.create:
             outcome.problems.append(
                 Problem("cases", case_values.path, "This case id is already used elsewhere.")
@@ -403,6 +406,34 @@ def _apply(
     )
 
 
+def set_field(case: Case, spec: Field, value: object) -> bool:
+    """Set one case-level field (case, person or victim profile); True if it changed.
+
+    For changes that come from elsewhere than a form (a linked mission's): the same
+    table, the same models as a submission's values.
+    """
+    target = _part(case, spec.part, False)
+    new = None if value is None else _stored(spec, value)
+    if getattr(target, spec.attribute) == new:
+        return False
+    setattr(target, spec.attribute, new)
+    return True
+
+
+def set_record_field(record: object, spec: Field, value: object) -> bool:
+    """Set one field of a child record (an episode, a movement event...); True if changed."""
+    new = None if value is None else _stored(spec, value)
+    if getattr(record, spec.attribute) == new:
+        return False
+    setattr(record, spec.attribute, new)
+    return True
+
+
+def derive(case: Case) -> None:
+    """Birth year and closing date after a change that came without a submission."""
+    _derive(case, None)
+
+
 def _stored(spec: Field, value: object) -> object:
     """Dates travel as ISO strings in `changes`; the models hold date objects."""
     return dt.date.fromisoformat(value) if spec.kind == Kind.DATE else value
@@ -463,15 +494,14 @@ def _consent_dict(consent: Consent | None) -> dict:
     }
 
 
-def _derive(case: Case, submission: Submission) -> None:
+def _derive(case: Case, submission: Submission | None) -> None:
     """Values computed from others: birth year (for age bands and linkage), closing date."""
     person = case.person
     if person.birthdate is not None:
         person.birth_year = person.birthdate.year
     elif person.age_estimate is not None:
-        person.birth_year = (submission.created_at or dt.datetime.now(dt.UTC)).year - (
-            person.age_estimate
-        )
+        observed = submission.created_at if submission is not None else None
+        person.birth_year = (observed or dt.datetime.now(dt.UTC)).year - person.age_estimate
     if case.status in CLOSED_STATUSES and case.closed_at is None:
         case.closed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     elif case.status not in CLOSED_STATUSES:

@@ -1,0 +1,333 @@
+"""A linked mission's change, applied to the cases here: the receiving end of routing.
+
+- An **upsert from a case's owner** creates or updates the local copy: owner_mission is
+  the origin, it lands in the default project with a person of its own, and a consent
+  statement says it may go back to its owner only. Fields present in the payload are set;
+  fields absent are left as they are (a field this mission changed and the owner does not
+  send stays).
+- An **upsert from a mission holding a copy of a case this mission owns** (its follow-up
+  there; only from a mission this one shared the case with, and still shares it with)
+  sets the fields it changed. This mission then routes its new version as usual:
+  the owner relays to the other linked missions, under its own consent statement.
+- A **tombstone from a case's owner** withdraws the local copy: every field and record the
+  owner ever sent is blanked or deleted, the payloads kept of its changes are emptied, and
+  a withdrawn consent statement ends sharing. The case row stays (without personal data),
+  as do this mission's own records and submissions about it: never delete our own data.
+- Anything else (a tombstone for our own case, a copy from a mission that does not own
+  it) is acknowledged as `ignored`, and changes nothing.
+
+Order: each origin numbers its own versions of a case. The newest applied per case and
+origin is kept (SyncAppliedVersion); an older change arriving later is `stale`: kept in
+the inbox, acknowledged, not applied. Only the field table's fields that may travel are
+read (case, person, victim profile, child records; never local-only ones), each value
+checked as a submitted one would be; a change with a bad value is `invalid`, is not
+kept, and its sender retries it until it is dead (visible to its admins).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from server.cases.fields import CHILD_FIELDS, FIELDS, MULTI_KINDS, Field, Kind, Record
+from server.cases.models import Case, CaseVersion, Consent, Episode, Person, VictimProfile, new_uuid
+from server.cases.operations import CHILD_MODELS, derive, set_field, set_record_field
+from server.cases.reading import convert
+from server.extensions import db
+from server.projects.operations import default_project
+from sync.models import SyncAppliedVersion, SyncInboxChange
+from sync.outbox import previously_shared, record_case_change
+from sync.registry import Registry
+from sync.routing import CASE_PARTS, SYNC_PURPOSE
+from sync.schemas import UUID_TEXT
+
+PART_MODELS = {"case": Case, "person": Person, "victim": VictimProfile}
+#: What an upsert or a tombstone did; all but `invalid` tell the sender it is delivered.
+APPLIED, STALE, IGNORED, INVALID = "applied", "stale", "ignored", "invalid"
+
+
+class InvalidChange(ValueError):
+    """A payload the field table cannot take. The message names fields, never values."""
+
+
+@dataclass
+class Payload:
+    """An upsert's payload, checked: values as the models store them."""
+
+    owner_mission: str | None = None
+    fields: dict[str, object] = field(default_factory=dict)
+    #: (dataset, record uuid, {field name: value})
+    records: list[tuple[Record, str, dict[str, object]]] = field(default_factory=list)
+    purposes: list[str] = field(default_factory=list)
+
+
+def apply_received(change: dict, *, own_mission: str, registry: Registry | None = None) -> str:
+    """Apply one checked change (see sync.schemas) to the cases; its ack status.
+
+    Raises InvalidChange before writing anything. The caller records the change in the
+    inbox and commits.
+    """
+    payload = read_payload(change["payload"]) if change["kind"] == "upsert" else Payload()
+    applied = db.session.get(SyncAppliedVersion, (change["case_uuid"], change["origin_mission"]))
+    if applied is not None and applied.version >= change["version"]:
+        return STALE
+    case = db.session.scalar(select(Case).where(Case.uuid == change["case_uuid"]))
+    if change["kind"] == "upsert":
+        status = _upsert(case, change, payload, own_mission, registry)
+    else:
+        status = _tombstone(case, change, own_mission)
+    if status != IGNORED:
+        _remember(applied, change)
+    return status
+
+
+def _remember(applied: SyncAppliedVersion | None, change: dict) -> None:
+    if applied is None:
+        applied = SyncAppliedVersion(
+            case_uuid=change["case_uuid"], origin_mission=change["origin_mission"]
+        )
+        db.session.add(applied)
+    applied.version, applied.kind = change["version"], change["kind"]
+    applied.change_id = change["change_id"]
+
+
+# ---- reading a payload ----------------------------------------------------------------
+
+
+def read_payload(payload: dict) -> Payload:
+    """The fields and records of an upsert that may land here, each value checked."""
+    case = payload.get("case")
+    if not isinstance(case, dict) or not isinstance(case.get("fields", {}), dict):
+        raise InvalidChange("An upsert holds {'case': {'fields': {...}}}.")
+    owner = case.get("owner_mission")
+    result = Payload(owner_mission=owner if isinstance(owner, str) else None)
+    for name, value in case.get("fields", {}).items():
+        spec = FIELDS.get(name)
+        if _may_land(spec) and spec.part in CASE_PARTS:
+            result.fields[name] = check_value(spec, value, PART_MODELS[spec.part])
+    records = payload.get("records", [])
+    if not isinstance(records, list):
+        raise InvalidChange("records: a list.")
+    for record in records:
+        result.records.append(_read_record(record))
+    consent = payload.get("consent") or {}
+    purposes = consent.get("purposes", []) if isinstance(consent, dict) else None
+    if not isinstance(purposes, list) or not all(isinstance(p, str) for p in purposes):
+        raise InvalidChange("consent.purposes: a list of purposes.")
+    result.purposes = purposes
+    return result
+
+
+def _read_record(record: object) -> tuple[Record, str, dict[str, object]]:
+    if not isinstance(record, dict) or not isinstance(record.get("fields"), dict):
+        raise InvalidChange("A record holds dataset, uuid and fields.")
+    try:
+        dataset = Record(record.get("dataset"))
+    except ValueError:
+        raise InvalidChange("A record names an unknown dataset.") from None
+    if dataset not in CHILD_MODELS or not UUID_TEXT.regex.match(str(record.get("uuid", ""))):
+        raise InvalidChange(f"A {dataset.value} record without a uuid, or of the wrong dataset.")
+    model = CHILD_MODELS[dataset][0]
+    values = {}
+    for name, value in record["fields"].items():
+        spec = CHILD_FIELDS[dataset].get(name)
+        if _may_land(spec):
+            values[name] = check_value(spec, value, model)
+    return dataset, record["uuid"], values
+
+
+def _may_land(spec: Field | None) -> bool:
+    """Default deny: a field the table does not know, or one that never travels, is dropped."""
+    return spec is not None and not spec.local_only
+
+
+def check_value(spec: Field, value: object, model: type) -> object:
+    """A received value as the models store it, checked as a submitted one would be."""
+    if value is None:
+        return None
+    if spec.kind in MULTI_KINDS:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidChange(f"{spec.name}: a list of codes.")
+        raw = " ".join(value)
+    elif spec.kind == Kind.BOOLEAN:
+        if not isinstance(value, bool):
+            raise InvalidChange(f"{spec.name}: true or false.")
+        raw = "true" if value else "false"
+    elif spec.kind in (Kind.INTEGER, Kind.DECIMAL):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidChange(f"{spec.name}: a number.")
+        if spec.kind == Kind.DECIMAL:
+            return float(value)
+        raw = str(value)
+    else:
+        if not isinstance(value, str):
+            raise InvalidChange(f"{spec.name}: a string.")
+        raw = value
+    try:
+        converted = convert(spec, raw)
+    except ValueError:
+        raise InvalidChange(f"{spec.name}: not a valid value.") from None
+    length = getattr(getattr(model, spec.attribute).type, "length", None)
+    if isinstance(converted, str) and length is not None and len(converted) > length:
+        raise InvalidChange(f"{spec.name}: longer than {length} characters.")
+    return converted
+
+
+# ---- upserts --------------------------------------------------------------------------
+
+
+def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str, registry) -> str:
+    origin = change["origin_mission"]
+    if case is None:
+        if payload.owner_mission != origin or origin == own_mission:
+            return IGNORED  # only an owner shares a case; a case of ours that is gone stays gone
+        case = _new_copy(change["case_uuid"], origin)
+        created = True
+    elif case.owner_mission == origin != own_mission:
+        created = False  # the owner's newer view of our copy
+    elif (
+        case.owner_mission == own_mission
+        and payload.owner_mission == own_mission
+        and origin in previously_shared(db.session, case.uuid)
+    ):
+        created = False  # a follow-up of our case by a mission we shared it with
+    else:
+        return IGNORED
+    fields = {name: v for name, v in payload.fields.items() if set_field(case, FIELDS[name], v)}
+    records = [r for r in (_apply_record(case, *record) for record in payload.records) if r]
+    if case.owner_mission != own_mission:
+        _copy_consent(case, origin, payload.purposes)
+    if not (created or fields or records):
+        return APPLIED  # nothing new (e.g. the owner's echo of our own follow-up)
+    if case.label is None and case.reference:
+        case.label = case.reference
+    derive(case)
+    case.version += 1
+    version = CaseVersion(
+        case=case,
+        version=case.version,
+        sync_change_id=change["change_id"],
+        changes={"create": created, "origin_mission": origin, "fields": fields, "records": records},
+        conflicts=[],
+    )
+    db.session.add(version)
+    db.session.flush()
+    if case.owner_mission == own_mission:
+        record_case_change(db.session, case, version, registry=registry, own_mission=own_mission)
+    return APPLIED
+
+
+def _new_copy(case_uuid: str, origin: str) -> Case:
+    """A linked mission's case, held here: its own person, in the default project."""
+    project = default_project(current_app.config["DEFAULT_PROJECT_NAME"])
+    case = Case(
+        uuid=case_uuid,
+        project_id=project.id,
+        person=Person(uuid=new_uuid(), citizenship=[]),
+        owner_mission=origin,
+        status="Active",
+        version=0,
+    )
+    db.session.add(case)
+    return case
+
+
+def _apply_record(case: Case, dataset: Record, uuid: str, values: dict) -> dict | None:
+    model, collection = CHILD_MODELS[dataset]
+    record = db.session.scalar(select(model).where(model.uuid == uuid))
+    if record is not None and record.case_id is not None and record.case_id != case.id:
+        return None  # another case's record: not this change's to touch
+    created = record is None
+    if created:
+        record = model(uuid=uuid)
+        if model is Episode:
+            record.person = case.person
+        getattr(case, collection).append(record)
+    specs = CHILD_FIELDS[dataset]
+    changed = {k: v for k, v in values.items() if set_record_field(record, specs[k], v)}
+    if not (created or changed):
+        return None
+    return {"dataset": dataset.value, "uuid": uuid, "fields": changed}
+
+
+def _copy_consent(case: Case, owner: str, purposes: list[str]) -> None:
+    """What the owner's consent lets this copy do: go back to the owner, for its purposes."""
+    wanted = {
+        "given": True,
+        "sharing": True,
+        "purposes": sorted(set(purposes)) or [SYNC_PURPOSE],
+        "recipient_missions": [owner],
+        "withdrawn": False,
+    }
+    current = case.consent
+    if current is not None and all(getattr(current, k) == v for k, v in wanted.items()):
+        return
+    case.consents.append(Consent(uuid=new_uuid(), research=None, **wanted))
+
+
+# ---- tombstones -----------------------------------------------------------------------
+
+
+def _tombstone(case: Case | None, change: dict, own_mission: str) -> str:
+    origin = change["origin_mission"]
+    if case is None:
+        return APPLIED  # nothing held; remembered, so that an older upsert stays out
+    if case.owner_mission != origin or origin == own_mission:
+        return IGNORED  # never delete this mission's own data
+    withdraw_copy(case, origin, change["change_id"])
+    return APPLIED
+
+
+def withdraw_copy(case: Case, origin: str, change_id: str) -> None:
+    """Remove what `origin` sent about the case: its fields, its records, its payloads."""
+    received = db.session.execute(
+        select(SyncInboxChange.change_id, SyncInboxChange.payload).where(
+            SyncInboxChange.case_uuid == case.uuid,
+            SyncInboxChange.origin_mission == origin,
+        )
+    ).all()
+    names: set[str] = set()
+    record_uuids: set[str] = set()
+    for _, payload in received:
+        names.update((payload.get("case") or {}).get("fields") or {})
+        record_uuids.update(r.get("uuid") for r in payload.get("records") or [])
+    person_shared = any(other is not case for other in case.person.cases)
+    for name in sorted(names):
+        spec = FIELDS.get(name)
+        if spec is None or spec.part not in CASE_PARTS or (spec.part == "person" and person_shared):
+            continue
+        set_field(case, spec, [] if spec.kind in MULTI_KINDS else None)
+    if not person_shared:
+        case.person.birth_year = None
+    for _model, collection in CHILD_MODELS.values():
+        records = getattr(case, collection)
+        for record in [r for r in records if r.uuid in record_uuids]:
+            records.remove(record)
+    change_ids = [row.change_id for row in received]
+    db.session.execute(
+        update(SyncInboxChange)
+        .where(SyncInboxChange.change_id.in_(change_ids))
+        .values(payload={})
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(CaseVersion)
+        .where(CaseVersion.case_id == case.id, CaseVersion.sync_change_id.in_(change_ids))
+        .values(changes={"origin_mission": origin, "erased": True})
+        .execution_options(synchronize_session=False)
+    )
+    case.consents.append(
+        Consent(uuid=new_uuid(), given=None, sharing=False, withdrawn=True, purposes=[])
+    )
+    case.version += 1
+    db.session.add(
+        CaseVersion(
+            case=case,
+            version=case.version,
+            sync_change_id=change_id,
+            changes={"origin_mission": origin, "withdrawn": True},
+            conflicts=[],
+        )
+    )

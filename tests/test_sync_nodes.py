@@ -1,0 +1,570 @@
+"""Three missions, each a real deployment on a loopback port: THA (the destination) and
+KHM and MMR (sources). Each has its own database (SQLite file, or a database of its own
+in the test PostgreSQL server), its own Redis database number, instance folder, Ed25519
+key and registry, and runs the Procfile's processes: `web` (gunicorn), `worker` and
+`sync`. Phones post through the real OpenRosa endpoint with app-user tokens made through
+the real API. Scenarios 1, 2, 3, 5 and 6 of issue 5; linkage (4) and concurrent edits (7)
+are later work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import Flask
+from redis import Redis
+from sqlalchemy import create_engine, select, text
+
+from server import create_app
+from server.auth.operations import create_user
+from server.cases.models import Case
+from server.extensions import db
+from server.submissions.models import Submission
+from sync.models import SyncInboxChange, SyncOutbox
+from sync.registry import Registry, save_registry
+from sync.signing import canonical_json, new_batch, sign_batch
+from tests.cases_support import SCREENING_MD, screening_xml
+from tests.conftest import DATABASE_KIND
+from tests.factories import PASSWORD, Factories, multipart
+from tests.sync_support import mission, new_key, write_key
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CODES = ("THA", "KHM", "MMR")
+#: What each mission may send each other one (default deny: unnamed fields stay home).
+ALLOWED = {
+    ("THA", "KHM"): (
+        "cas_Reference",
+        "cas_Status",
+        "cas_ReintegrationStatus",
+        "prs_Gender",
+        "prs_Birthdate",
+        "prs_Citizenship",
+        "vic_TraffickingStatus",
+        "hte_Type",
+        "hte_Country",
+        "hte_Date",
+    ),
+    ("THA", "MMR"): ("prs_Gender", "hte_Country"),
+    ("KHM", "THA"): ("cas_ReintegrationStatus", "cas_FollowUpDate", "prs_NumberOfChildren"),
+}
+
+REINTEGRATION_MD = """
+| survey   |                   |               |               |                               |
+|          | type              | name          | label         | save_to                       |
+|          | select_one_from_file cases.csv | case | Case     |                               |
+|          | text              | reintegration | Reintegration | cases#cas_ReintegrationStatus |
+|          | date              | next_visit    | Next visit    | cases#cas_FollowUpDate        |
+|          | text              | note          | Note          | cases#cco_CaseComment         |
+| entities |                   |               |               |
+|          | list_name         | label         | entity_id     |
+|          | cases             |               | ${case}       |
+| settings |                   |               |               |
+|          | form_id           | version       | form_title    |
+|          | mini_reintegration | 1            | Reintegration |
+"""
+
+
+def reintegration_xml(case_uuid: str, base_version: int) -> bytes:
+    return (
+        '<?xml version="1.0"?><data id="mini_reintegration" version="1">'
+        f"<case>{case_uuid}</case><reintegration>Reintegrated</reintegration>"
+        "<next_visit>2026-12-15</next_visit><note>Met her mother Srey at home</note>"
+        f'<meta><entity dataset="cases" update="1" id="{case_uuid}" '
+        f'baseVersion="{base_version}"/><instanceID>uuid:{uuid.uuid4()}</instanceID></meta>'
+        "</data>"
+    ).encode()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip())
+
+
+def procfile_argv(name: str, port: int) -> list[str]:
+    """A Procfile line as honcho would run it, one process of each kind (2 shared cores)."""
+    argv = shlex.split(procfile()[name].replace("${PORT:-5000}", str(port)))
+    for option in ("--workers", "--processes"):
+        if option in argv:
+            argv[argv.index(option) + 1] = "1"
+    return argv
+
+
+class Node:
+    """One mission's deployment: its processes, and its database read from here."""
+
+    def __init__(self, code: str, folder: Path, database_url: str, redis_url: str):
+        self.code, self.folder = code, folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.key: Ed25519PrivateKey = new_key()
+        self.database_url, self.redis_url = database_url, redis_url
+        self.processes: dict[str, subprocess.Popen] = {}
+        (folder / "logs").mkdir(parents=True, exist_ok=True)
+        self.app: Flask | None = None
+
+    def set_up(self, registry: Registry) -> None:
+        """Schema, an admin, the forms; the registry and key the processes will read."""
+        save_registry(registry, self.folder / "missions.json")
+        write_key(self.folder / "mission_ed25519.pem", self.key)
+        self.app = create_app("testing", self.settings())
+        with self.app.app_context():
+            from flask_migrate import upgrade
+
+            upgrade()
+            make = Factories()
+            project = make.project()
+            make.form(SCREENING_MD, project=project)
+            make.form(REINTEGRATION_MD, project=project)
+            create_user("admin", "admin", PASSWORD)
+            db.session.commit()
+            db.session.remove()
+
+    def settings(self) -> dict:
+        return {
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "MISSION_CODE": self.code,
+            "MISSIONS_FILE": str(self.folder / "missions.json"),
+            "MISSION_KEY_FILE": str(self.folder / "mission_ed25519.pem"),
+            "ODK_VALIDATE": "off",
+        }
+
+    def env(self) -> dict:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("CASEBRIDGE_") and k not in ("DATABASE_URL", "REDIS_URL")
+        }
+        env.update({f"CASEBRIDGE_{k}": str(v) for k, v in self.settings().items()})
+        env.update(
+            CASEBRIDGE_INSTANCE_PATH=str(self.folder / "instance"),
+            CASEBRIDGE_SYNC_POLL_SECONDS="0.3",
+            CASEBRIDGE_SYNC_RETRY_BASE_SECONDS="1",
+            CASEBRIDGE_SYNC_RETRY_MAX_SECONDS="2",
+            PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        )
+        return env
+
+    def start(self, *names: str) -> None:
+        for name in names or ("web", "worker", "sync"):
+            with (self.folder / "logs" / f"{name}.log").open("ab") as out:
+                self.processes[name] = subprocess.Popen(
+                    procfile_argv(name, self.port),
+                    env=self.env(),
+                    cwd=ROOT,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+
+    def wait_until_serving(self, seconds: float = 60) -> None:
+        def answers() -> bool:
+            with contextlib.suppress(requests.RequestException):
+                return requests.get(f"{self.url}/healthz", timeout=2).status_code == 200
+            return False
+
+        wait_until(answers, seconds, f"{self.code} to serve", self)
+
+    def stop(self, *names: str) -> None:
+        """SIGTERM to each process (all at once: they shut down side by side), then wait."""
+        stopping = [self.processes.pop(n) for n in names or tuple(self.processes)]
+        for process in stopping:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in stopping:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {self.code} {p.name}\n{p.read_text(errors='replace')[-3000:]}"
+            for p in sorted((self.folder / "logs").glob("*.log"))
+        )
+
+    def read(self, query: Callable[[], object]) -> object:
+        """Run `query` in this node's app, on a fresh transaction."""
+        with self.app.app_context():
+            try:
+                return query()
+            finally:
+                db.session.remove()
+
+    def phone(self) -> str:
+        """An app user made through the real API, given every form; its token."""
+        session = requests.post(
+            f"{self.url}/v1/sessions", json={"email": "admin", "password": PASSWORD}, timeout=10
+        ).json()["token"]
+        auth = {"Authorization": f"Bearer {session}"}
+        made = requests.post(
+            f"{self.url}/v1/projects/1/app-users",
+            json={"displayName": "Phone"},
+            headers=auth,
+            timeout=10,
+        ).json()
+        for form_id in ("mini_screening", "mini_reintegration"):
+            response = requests.post(
+                f"{self.url}/v1/projects/1/forms/{form_id}/assignments/app-user/{made['id']}",
+                headers=auth,
+                timeout=10,
+            )
+            assert response.status_code == 200, response.text
+        return made["token"]
+
+    def submit(self, token: str, xml: bytes) -> None:
+        files = {k: (v[1], v[0], *v[2:]) for k, v in multipart(xml).items()}
+        response = requests.post(
+            f"{self.url}/v1/key/{token}/projects/1/submission",
+            files=files,
+            headers={"X-OpenRosa-Version": "1.0"},
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+
+    def case(self, case_uuid: str) -> dict | None:
+        """The case as plain values (or None), with its person, events, versions, consent."""
+
+        def query():
+            case = db.session.scalar(select(Case).where(Case.uuid == case_uuid))
+            if case is None:
+                return None
+            person = case.person
+            return {
+                "owner": case.owner_mission,
+                "version": case.version,
+                "reference": case.reference,
+                "status": case.status,
+                "reintegration": case.reintegration_status,
+                "follow_up": case.follow_up_date and case.follow_up_date.isoformat(),
+                "comment": case.last_comment,
+                "children": person.number_of_children,
+                "names": (person.first_name, person.second_name),
+                "gender": person.gender,
+                "birthdate": person.birthdate and person.birthdate.isoformat(),
+                "citizenship": person.citizenship,
+                "trafficking_status": case.victim and case.victim.trafficking_status,
+                "events": sorted((e.type, e.country, str(e.date)) for e in case.movement_events),
+                "versions": [(v.version, v.submission_id, v.sync_change_id) for v in case.versions],
+                "consent": case.consent
+                and (case.consent.recipient_missions, case.consent.withdrawn),
+            }
+
+        return self.read(query)
+
+    def inbox(self, case_uuid: str) -> list[tuple[str, str, int]]:
+        return self.read(
+            lambda: db.session.execute(
+                select(
+                    SyncInboxChange.origin_mission, SyncInboxChange.kind, SyncInboxChange.version
+                )
+                .where(SyncInboxChange.case_uuid == case_uuid)
+                .order_by(SyncInboxChange.id)
+            ).all()
+        )
+
+    def outbox(self, case_uuid: str) -> list[tuple[str, str, int, str, int]]:
+        return self.read(
+            lambda: [
+                tuple(row)
+                for row in db.session.execute(
+                    select(
+                        SyncOutbox.recipient_mission,
+                        SyncOutbox.kind,
+                        SyncOutbox.version,
+                        SyncOutbox.state,
+                        SyncOutbox.attempts,
+                    )
+                    .where(SyncOutbox.case_uuid == case_uuid)
+                    .order_by(SyncOutbox.id)
+                )
+            ]
+        )
+
+    def submission_states(self) -> set[str]:
+        return set(self.read(lambda: db.session.scalars(select(Submission.state)).all()))
+
+    def close(self) -> None:
+        self.stop()
+        if self.app is not None:
+            with self.app.app_context():
+                db.session.remove()
+                db.engine.dispose()
+
+
+def wait_until(condition: Callable[[], object], seconds: float, what: str, *nodes: Node):
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            logs = "\n".join(n.logs() for n in nodes)
+            raise AssertionError(f"timed out waiting for {what}\n{logs}")
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def node_databases(database_url: str, folder: Path):
+    """A database URL per mission: SQLite files, or databases in the test PostgreSQL."""
+    if DATABASE_KIND == "sqlite":
+        yield {code: f"sqlite:///{folder / f'{code.lower()}.sqlite3'}" for code in CODES}
+        return
+    admin = create_engine(
+        database_url.replace("/casebridge_test?", "/postgres?"), isolation_level="AUTOCOMMIT"
+    )
+    names = {code: f"node_{code.lower()}_{uuid.uuid4().hex[:8]}" for code in CODES}
+    with admin.connect() as connection:
+        for name in names.values():
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield {
+            code: database_url.replace("/casebridge_test?", f"/{name}?")
+            for code, name in names.items()
+        }
+    finally:
+        with admin.connect() as connection:
+            for name in names.values():
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def nodes(database_url, redis_url, tmp_path_factory):
+    """THA, KHM and MMR, set up and running, each knowing the other two."""
+    folder = tmp_path_factory.mktemp("missions")
+    with node_databases(database_url, folder) as databases:
+        made = {
+            code: Node(code, folder / code.lower(), databases[code], f"{redis_url}?db={i + 1}")
+            for i, code in enumerate(CODES)
+        }
+        try:
+            for node in made.values():
+                registry = Registry(
+                    {
+                        other.code: mission(
+                            other.code,
+                            other.key,
+                            fields=ALLOWED.get((node.code, other.code), ()),
+                            url=other.url,
+                        )
+                        for other in made.values()
+                    }
+                )
+                node.set_up(registry)
+                node.start()
+            for node in made.values():
+                node.wait_until_serving()
+            yield made
+        finally:
+            stopping = [threading.Thread(target=node.close) for node in made.values()]
+            for thread in stopping:
+                thread.start()
+            for thread in stopping:
+                thread.join()
+            for node in made.values():
+                Redis.from_url(node.redis_url).flushdb()
+
+
+@pytest.fixture(scope="module")
+def phones(nodes) -> dict[str, str]:
+    return {code: node.phone() for code, node in nodes.items()}
+
+
+def arrived(node: Node, case_uuid: str, version: int = 1):
+    """The case at `node` once it holds `version` of it (or later)."""
+
+    def check():
+        case = node.case(case_uuid)
+        return case if case is not None and case["version"] >= version else None
+
+    return check
+
+
+def test_a_consented_screening_at_tha_reaches_khm_with_the_allowed_fields_only(nodes, phones):
+    tha, khm, mmr = nodes["THA"], nodes["KHM"], nodes["MMR"]
+    xml, _, case_uuid = screening_xml(first="Sokha", citizenship="KHM")
+    tha.submit(phones["THA"], xml)
+
+    copy = wait_until(arrived(khm, case_uuid), 30, "the case at KHM", tha, khm)
+    assert copy["owner"] == "THA"
+    assert copy["names"] == (None, None) and copy["children"] is None  # not allowed
+    assert (copy["gender"], copy["birthdate"], copy["citizenship"]) == (
+        "Feminine",
+        "1995-04-02",
+        ["KHM"],
+    )
+    assert copy["trafficking_status"] == "ActualVictimOfTrafficking"
+    assert copy["reference"] == f"CB-{case_uuid[:8]}"
+    assert copy["events"] == [
+        ("Exploitation", "THA", "2024-02-01"),
+        ("Recruitment", "KHM", "2024-01-10"),
+    ]
+    [(version, submission_id, change_id)] = copy["versions"]
+    assert version == 1 and submission_id is None and change_id
+    assert copy["consent"] == (["THA"], False)  # may go back to its owner only
+    assert khm.inbox(case_uuid) == [("THA", "upsert", 1)]
+    assert tha.outbox(case_uuid) == [("KHM", "upsert", 1, "acked", 0)]
+    assert mmr.case(case_uuid) is None, "MMR serves neither country of the case"
+    for node in nodes.values():
+        assert "Sokha" not in node.logs(), f"a name in {node.code}'s logs"
+
+
+def test_without_consent_nothing_personal_reaches_khm(nodes, phones):
+    tha, khm = nodes["THA"], nodes["KHM"]
+    refused, _, refused_uuid = screening_xml(consent="false")
+    not_shared, _, not_shared_uuid = screening_xml()
+    not_shared = not_shared.replace(b"<share>true</share>", b"<share>false</share>")
+    shared, _, shared_uuid = screening_xml()
+    for xml in (refused, not_shared, shared):  # the outbox keeps their order
+        tha.submit(phones["THA"], xml)
+
+    wait_until(arrived(khm, shared_uuid), 30, "the consented case at KHM", tha, khm)
+    assert tha.case(refused_uuid) is None, "consent refused: no case at all"
+    assert tha.case(not_shared_uuid)["owner"] == "THA"
+    assert tha.outbox(not_shared_uuid) == [], "no consent to share: not even a notice"
+    for case_uuid in (refused_uuid, not_shared_uuid):
+        assert khm.case(case_uuid) is None and khm.inbox(case_uuid) == []
+
+
+def test_a_reintegration_update_at_khm_is_visible_at_tha(nodes, phones):
+    tha, khm = nodes["THA"], nodes["KHM"]
+    xml, _, case_uuid = screening_xml()
+    tha.submit(phones["THA"], xml)
+    wait_until(arrived(khm, case_uuid), 30, "the case at KHM", tha, khm)
+
+    listed = requests.get(
+        f"{khm.url}/v1/key/{phones['KHM']}/projects/1/forms/mini_reintegration/attachments/cases.csv",
+        timeout=10,
+    ).text
+    assert f"{case_uuid},CB-{case_uuid[:8]},1" in listed.splitlines(), "KHM's phones see it"
+    khm.submit(phones["KHM"], reintegration_xml(case_uuid, base_version=1))
+    updated = wait_until(arrived(tha, case_uuid, version=2), 30, "KHM's update at THA", tha, khm)
+    assert (updated["reintegration"], updated["follow_up"]) == ("Reintegrated", "2026-12-15")
+    assert updated["comment"] is None, "a note is local-only: it stays at KHM"
+    assert updated["names"] == ("Sokha", "Chan") and updated["children"] == 2, "THA's own kept"
+    (_, first_submission, _), (_, no_submission, change_id) = updated["versions"]
+    assert first_submission is not None and no_submission is None and change_id
+    assert tha.inbox(case_uuid) == [("KHM", "upsert", 2)]
+    assert khm.outbox(case_uuid) == [("THA", "upsert", 2, "acked", 0)]
+
+    at_khm = khm.case(case_uuid)
+    assert (at_khm["reintegration"], at_khm["comment"]) == (
+        "Reintegrated",
+        "Met her mother Srey at home",
+    )
+    # THA routes its new version as usual: KHM gets it, finds nothing new, and stops there.
+    wait_until(lambda: len(khm.inbox(case_uuid)) == 2, 30, "THA's version 2 at KHM", tha, khm)
+    time.sleep(1)  # a few sync ticks: nothing more travels
+    assert [row[:3] for row in tha.outbox(case_uuid)] == [
+        ("KHM", "upsert", 1),
+        ("KHM", "upsert", 2),
+    ]
+    assert khm.case(case_uuid)["version"] == 2
+    assert len(khm.outbox(case_uuid)) == 1
+    assert "Srey" not in repr(
+        tha.read(lambda: db.session.scalars(select(SyncInboxChange.payload)).all())
+    )
+
+
+def test_khm_down_for_a_while_gets_the_case_once_it_returns(nodes, phones):
+    tha, khm = nodes["THA"], nodes["KHM"]
+    khm.stop("web")
+    try:
+        xml, _, case_uuid = screening_xml()
+        tha.submit(phones["THA"], xml)
+        wait_until(
+            lambda: any(row[4] >= 1 for row in tha.outbox(case_uuid)),
+            30,
+            "a failed delivery attempt while KHM is down",
+            tha,
+        )
+        [(_, _, _, state, _)] = tha.outbox(case_uuid)
+        assert state == "pending"
+        assert khm.case(case_uuid) is None
+    finally:
+        khm.start("web")
+    khm.wait_until_serving()
+    wait_until(arrived(khm, case_uuid), 30, "the case at KHM after it returned", tha, khm)
+    wait_until(lambda: tha.outbox(case_uuid)[0][3] == "acked", 10, "the ack at THA", tha)
+    time.sleep(1)
+    assert khm.inbox(case_uuid) == [("THA", "upsert", 1)], "delivered once"
+    assert len(khm.case(case_uuid)["versions"]) == 1
+
+
+def post_envelope(node: Node, envelope: dict | bytes) -> requests.Response:
+    body = envelope if isinstance(envelope, bytes) else canonical_json(envelope)
+    return requests.post(
+        f"{node.url}/sync/v1/inbox",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+
+
+def test_tampered_replayed_unsigned_or_unknown_batches_are_refused_by_a_running_node(nodes):
+    tha, khm = nodes["THA"], nodes["KHM"]
+
+    def upsert() -> dict:
+        case_uuid = str(uuid.uuid4())
+        return {
+            "change_id": str(uuid.uuid4()),
+            "case_uuid": case_uuid,
+            "origin_mission": "THA",
+            "version": 1,
+            "kind": "upsert",
+            "payload": {
+                "case": {"owner_mission": "THA", "fields": {"prs_Gender": "Feminine"}},
+                "consent": {"purposes": []},
+                "records": [],
+            },
+        }
+
+    tampered = sign_batch(new_batch("THA", "KHM", [upsert()]), tha.key)
+    tampered["batch"]["changes"][0]["payload"]["case"]["fields"]["prs_Gender"] = "Masculine"
+    unsigned = {"batch": new_batch("THA", "KHM", [upsert()])}
+    stranger = sign_batch(
+        new_batch("LAO", "KHM", [upsert() | {"origin_mission": "LAO"}]), new_key()
+    )
+    impostor = sign_batch(new_batch("THA", "KHM", [upsert()]), new_key())  # THA's name, not key
+    refusals = [
+        (tampered, 401, "bad_signature"),
+        (unsigned, 401, "unsigned"),
+        (stranger, 403, "unknown_sender"),
+        (impostor, 401, "bad_signature"),
+    ]
+    for envelope, status, code in refusals:
+        response = post_envelope(khm, envelope)
+        assert (response.status_code, response.json()["error"]) == (status, code)
+        case_uuid = envelope["batch"]["changes"][0]["case_uuid"]
+        assert khm.case(case_uuid) is None and khm.inbox(case_uuid) == []
+
+    genuine = sign_batch(new_batch("THA", "KHM", [upsert()]), tha.key)
+    case_uuid = genuine["batch"]["changes"][0]["case_uuid"]
+    assert post_envelope(khm, genuine).status_code == 200
+    replay = post_envelope(khm, genuine)
+    assert (replay.status_code, replay.json()["error"]) == (409, "replayed")
+    assert khm.inbox(case_uuid) == [("THA", "upsert", 1)]
+    assert len(khm.case(case_uuid)["versions"]) == 1
