@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
+import uuid as uuid_module
 from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import select
 
+from server.audit.models import AuditEvent
 from server.auth.models import User
 from server.cases.fields import FIELDS
 from server.cases.models import Case, Episode
 from server.extensions import db
 from server.projects.models import Project
+from sync.models import SyncInboxChange
 from tests.cases_support import (
     FOLLOW_UP_MD,
     SCREENING_MD,
@@ -57,6 +59,21 @@ class World:
     elsewhere: str  # in the other project
     tokens: dict[str, str]
     user_ids: dict[str, int]
+
+
+def share(case_uuid: str, origin: str, kind: str = "upsert", version: int = 1) -> None:
+    """What sync's inbox keeps when a peer sends its case (or forgets it: a tombstone)."""
+    db.session.add(
+        SyncInboxChange(
+            change_id=str(uuid_module.uuid4()),
+            sender_mission=origin,
+            origin_mission=origin,
+            case_uuid=case_uuid,
+            version=version,
+            kind=kind,
+            payload={},
+        )
+    )
 
 
 def _login(client, user: User) -> str:
@@ -126,6 +143,7 @@ def world(make, client, runner) -> World:
         )
     )
     _case(man).owner_mission = "KHM-PP"
+    share(man, "KHM-PP")  # a peer's case, shared with this mission: in scope
     db.session.commit()
 
     project, other = db.session.get(Project, project_id), db.session.get(Project, other_id)
@@ -217,8 +235,7 @@ def test_each_filter(client, world, subtests):
         assert _uuids(_get(client, world, "/v1/cases", q=reference)) == [world.man]
 
 
-def test_the_full_case_has_htcds_keys_its_records_and_history(client, world, caplog):
-    caplog.set_level(logging.INFO, logger="server.cases.queries")
+def test_the_full_case_has_htcds_keys_its_records_and_history(client, world):
     response = _get(client, world, f"/v1/cases/{world.girl}")
     assert response.status_code == 200
     case = response.json
@@ -258,9 +275,13 @@ def test_the_full_case_has_htcds_keys_its_records_and_history(client, world, cap
     assert version["changes"]["create"] is True and version["conflicts"] == []
     assert version["created_at"].endswith("Z") and version["base_version"] is None
 
-    viewed = [r.getMessage() for r in caplog.records if r.name == "server.cases.queries"]
-    assert viewed == [f"user {world.user_ids['viewer']} viewed case {_case(world.girl).id}"]
-    assert "Sokha" not in caplog.text
+    [viewed] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "case.view"))
+    assert (viewed.user_id, viewed.object_type, viewed.object_id) == (
+        world.user_ids["viewer"],
+        "case",
+        world.girl,
+    )
+    assert viewed.mission == "LOCAL" and viewed.details == {"via": "api"}
 
     # A closed case, and its history of two changes.
     case = _get(client, world, f"/v1/cases/{world.woman}").json
@@ -329,3 +350,35 @@ def test_a_bad_filter_is_400_and_says_which(client, make, param, value):
     assert response.status_code == 400
     assert response.json["code"] == 400.8 and param in response.json["message"]
     assert param in response.json["details"]
+
+
+def test_a_case_of_another_mission_is_out_of_reach_unless_its_owner_shares_it(client, world):
+    """Mission scope holds for admins too: the node's mission, plus what peers share."""
+    _case(world.girl).owner_mission = "MMR-YG"  # e.g. transferred away, or never shared
+    db.session.commit()
+    for who in ("admin", "designer", "viewer"):
+        assert _get(client, world, f"/v1/cases/{world.girl}", who).status_code == 404, who
+        listed = _uuids(_get(client, world, "/v1/cases", who, mission="MMR-YG"))
+        assert listed == [], who
+    assert world.girl not in _uuids(_get(client, world, "/v1/cases", "admin"))
+
+    share(world.girl, "KHM-PP")  # another peer cannot share a case it does not own
+    db.session.commit()
+    assert _get(client, world, f"/v1/cases/{world.girl}", "admin").status_code == 404
+
+    share(world.girl, "MMR-YG")
+    db.session.commit()
+    assert _get(client, world, f"/v1/cases/{world.girl}", "viewer").status_code == 200
+
+    share(world.girl, "MMR-YG", kind="tombstone", version=2)  # sharing withdrawn
+    share(world.man, "KHM-PP", kind="tombstone", version=2)
+    db.session.commit()
+    assert _get(client, world, f"/v1/cases/{world.girl}", "admin").status_code == 404
+    assert _uuids(_get(client, world, "/v1/cases", "admin")) == [world.elsewhere, world.woman]
+
+
+def test_each_list_is_audited_with_its_filters_but_not_typed_text(client, world):
+    _get(client, world, "/v1/cases", gender="Feminine", q="CB-zz", limit=1)
+    [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "case.list"))
+    assert event.user_id == world.user_ids["viewer"] and event.object_id is None
+    assert event.details == {"gender": "Feminine", "q": "(given)", "via": "api", "total": 0}
