@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid as uuid_module
-from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import select
 
 from server.audit.models import AuditEvent
-from server.auth.models import User
 from server.cases.fields import FIELDS
-from server.cases.models import Case, Episode
 from server.extensions import db
-from server.projects.models import Project
-from sync.models import SyncInboxChange
-from tests.cases_support import (
-    FOLLOW_UP_MD,
-    SCREENING_MD,
-    drain,
-    follow_up_xml,
-    post,
-    post_screening,
-)
-from tests.factories import PASSWORD, app_user_with_forms
+from tests.cases_support import World, api_login, case_row, make_world, share
 
 YEAR = dt.date.today().year
 NO_CASE = "00000000-0000-0000-0000-000000000000"
@@ -47,115 +33,9 @@ SUMMARY_KEYS = {
 }
 
 
-@dataclass
-class World:
-    """Three cases in one project, one in another, and a session token per kind of user."""
-
-    project_id: int
-    other_project_id: int
-    girl: str  # 16, Cambodian, forced labour then forced marriage: re-trafficked
-    man: str  # 30, Thai, sexual exploitation, owned by mission KHM-PP
-    woman: str  # 45, Myanmar and Thai, forced labour and sexual exploitation; closed
-    elsewhere: str  # in the other project
-    tokens: dict[str, str]
-    user_ids: dict[str, int]
-
-
-def share(case_uuid: str, origin: str, kind: str = "upsert", version: int = 1) -> None:
-    """What sync's inbox keeps when a peer sends its case (or forgets it: a tombstone)."""
-    db.session.add(
-        SyncInboxChange(
-            change_id=str(uuid_module.uuid4()),
-            sender_mission=origin,
-            origin_mission=origin,
-            case_uuid=case_uuid,
-            version=version,
-            kind=kind,
-            payload={},
-        )
-    )
-
-
-def _login(client, user: User) -> str:
-    response = client.post("/v1/sessions", json={"email": user.name, "password": PASSWORD})
-    assert response.status_code == 200
-    return response.json["token"]
-
-
-def _phone(make, project_id: int, *forms: str) -> str:
-    project = db.session.get(Project, project_id)
-    for markdown in forms:
-        make.form(markdown, project=project)
-    return app_user_with_forms(project)[1]
-
-
-def _case(uuid: str) -> Case:
-    return db.session.scalar(select(Case).where(Case.uuid == uuid))
-
-
 @pytest.fixture
 def world(make, client, runner) -> World:
-    """Cases made as in the field: phones post, the worker normalizes (once, in order)."""
-    project_id, other_id = make.project().id, make.project("Elsewhere").id
-    token = _phone(make, project_id, SCREENING_MD, FOLLOW_UP_MD)
-    other_token = _phone(make, other_id, SCREENING_MD)
-    girl = post_screening(
-        client,
-        project_id,
-        token,
-        birthdate=f"{YEAR - 16}-03-01",
-        citizenship="KHM",
-        exploitation="forced_labour",
-    )
-    man = post_screening(
-        client,
-        project_id,
-        token,
-        first="Dara",
-        gender="masculine",
-        birthdate=f"{YEAR - 30}-07-15",
-        citizenship="THA",
-        exploitation="sexual_exploitation",
-    )
-    woman = post_screening(
-        client,
-        project_id,
-        token,
-        first="Mya",
-        birthdate=f"{YEAR - 45}-01-01",
-        citizenship="MMR THA",
-        exploitation="forced_labour sexual_exploitation",
-    )
-    assert (
-        post(client, project_id, token, follow_up_xml(woman, 1, status="closed")[0]).status_code
-        == 201
-    )
-    elsewhere = post_screening(client, other_id, other_token)
-    drain(runner)
-
-    # Made directly: a second episode for the girl (re-trafficked), another owning mission.
-    girl_case = _case(girl)
-    db.session.add(
-        Episode(
-            case_id=girl_case.id,
-            person_id=girl_case.person_id,
-            types_of_exploitation=["ForcedMarriage"],
-        )
-    )
-    _case(man).owner_mission = "KHM-PP"
-    share(man, "KHM-PP")  # a peer's case, shared with this mission: in scope
-    db.session.commit()
-
-    project, other = db.session.get(Project, project_id), db.session.get(Project, other_id)
-    users = {
-        "admin": make.user("admin"),
-        "designer": make.user("designer", projects=[project]),
-        "viewer": make.user("viewer", projects=[project]),
-        "outsider": make.user("viewer", projects=[other]),
-    }
-    tokens = {role: _login(client, user) for role, user in users.items()}
-    user_ids = {role: user.id for role, user in users.items()}
-    return World(project_id, other_id, girl, man, woman, elsewhere, tokens, user_ids)
+    return make_world(make, client, runner)
 
 
 def _get(client, world: World, path: str, who: str = "viewer", **params):
@@ -313,7 +193,7 @@ def test_who_sees_which_cases(client, world):
 
 
 def test_collectors_use_openrosa_only(client, make):
-    token = _login(client, make.user("collector"))
+    token = api_login(client, make.user("collector"))
     auth = {"Authorization": f"Bearer {token}"}
     assert client.get("/v1/cases", headers=auth).status_code == 403
     response = client.get(f"/v1/cases/{NO_CASE}", headers=auth)
@@ -343,7 +223,7 @@ def test_no_session_is_401(client):
     ],
 )
 def test_a_bad_filter_is_400_and_says_which(client, make, param, value):
-    token = _login(client, make.user("viewer"))
+    token = api_login(client, make.user("viewer"))
     response = client.get(
         "/v1/cases", headers={"Authorization": f"Bearer {token}"}, query_string={param: value}
     )
@@ -354,7 +234,7 @@ def test_a_bad_filter_is_400_and_says_which(client, make, param, value):
 
 def test_a_case_of_another_mission_is_out_of_reach_unless_its_owner_shares_it(client, world):
     """Mission scope holds for admins too: the node's mission, plus what peers share."""
-    _case(world.girl).owner_mission = "MMR-YG"  # e.g. transferred away, or never shared
+    case_row(world.girl).owner_mission = "MMR-YG"  # e.g. transferred away, or never shared
     db.session.commit()
     for who in ("admin", "designer", "viewer"):
         assert _get(client, world, f"/v1/cases/{world.girl}", who).status_code == 404, who

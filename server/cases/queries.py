@@ -121,6 +121,15 @@ def get_case(user: User, uuid: str) -> Case:
     return case
 
 
+def visible_missions(user: User) -> list[str]:
+    """The missions owning cases the user may see (for the mission filter), own one first."""
+    require_reader(user)
+    owners = db.session.scalars(
+        select(Case.owner_mission).where(_visible(user)).distinct().order_by(Case.owner_mission)
+    )
+    return list(dict.fromkeys([own_mission(), *owners]))
+
+
 def is_retrafficked(case: Case) -> bool:
     """More than one trafficking episode for the person, over all their cases."""
     return len(case.person.episodes) > 1

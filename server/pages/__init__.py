@@ -256,4 +256,6 @@ def download_source(project_id: int, xml_form_id: str, def_id: int):
 
 
 from server.pages import appusers as _appusers  # noqa: E402,F401 - registers its routes
+from server.pages import audit as _audit  # noqa: E402,F401 - registers its routes
+from server.pages import cases as _cases  # noqa: E402,F401 - registers its routes
 from server.pages import queue as _queue  # noqa: E402,F401 - registers its routes
