@@ -144,3 +144,9 @@ def test_a_case_out_of_scope_looks_like_no_case(app, world):
     outsider = browser_for(app, _user_name(world, "outsider"))
     assert outsider.get(f"/cases/{world.woman}").status_code == 404  # another project
     assert _events("case.view") == []
+    refused = [(e.user_id, e.object_id, e.details["via"]) for e in _events("case.refused")]
+    assert refused == [
+        (world.user_ids["admin"], world.girl, "page"),
+        (world.user_ids["admin"], "00000000-0000-0000-0000-000000000000", "page"),
+        (world.user_ids["outsider"], world.woman, "page"),
+    ]

@@ -190,6 +190,11 @@ def test_who_sees_which_cases(client, world):
     unknown = _get(client, world, f"/v1/cases/{NO_CASE}", "outsider")
     assert hidden.status_code == unknown.status_code == 404
     assert hidden.json == unknown.json and hidden.json["code"] == 404.1  # hidden = absent
+    refused = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "case.refused"))
+    assert [(e.user_id, e.object_id) for e in refused] == [
+        (world.user_ids["outsider"], world.girl),
+        (world.user_ids["outsider"], NO_CASE),
+    ]
 
 
 def test_collectors_use_openrosa_only(client, make):

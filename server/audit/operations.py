@@ -23,6 +23,7 @@ ACTIONS = {
     "login": "logged in (page or API session)",
     "login.failed": "a login was refused (wrong password, unknown login or locked)",
     "case.view": "opened one case (page or API)",
+    "case.refused": "asked for a case that is absent or out of scope (answered 404)",
     "case.list": "listed cases (page or API)",
     "audit.view": "opened the audit log",
     "audit.export": "exported the audit log as CSV",

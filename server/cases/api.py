@@ -35,7 +35,12 @@ def list_cases():
 @api.get("/cases/<uuid>")
 @api_login_required
 def get_case(uuid: str):
-    case = queries.get_case(current_user(), uuid)  # CaseNotFound: 404 (server.errors)
+    try:
+        case = queries.get_case(current_user(), uuid)
+    except queries.CaseNotFound:
+        queries.record_refused_case(current_user(), uuid, request.remote_addr, via="api")
+        db.session.commit()
+        raise  # 404 (server.errors)
     body = CaseSchema().dump(case)
     audit.record(
         "case.view",

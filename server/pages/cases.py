@@ -106,7 +106,12 @@ def _summary(case) -> dict:
 @login_required
 def case_page(uuid: str):
     user = current_user()
-    case = queries.get_case(user, uuid)  # CaseNotFound: 404, Forbidden: 403 (server.errors)
+    try:
+        case = queries.get_case(user, uuid)  # Forbidden: 403 (server.errors)
+    except queries.CaseNotFound:
+        queries.record_refused_case(user, uuid, request.remote_addr, via="page")
+        db.session.commit()
+        raise  # 404 (server.errors)
     html = render_template(
         "case_detail.html",
         case=case,
