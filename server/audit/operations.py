@@ -64,6 +64,19 @@ def record(
     return event
 
 
+def record_refused_case(user_id: int, uuid: str, address: str | None, via: str) -> None:
+    """Someone asked for a case they may not see, or that does not exist (the two answer
+    alike): kept, since probing for another mission's cases is what the trail is for."""
+    record(
+        "case.refused",
+        user_id=user_id,
+        object_type="case",
+        object_id=uuid[:64],
+        address=address,
+        details={"via": via},
+    )
+
+
 @dataclass(frozen=True)
 class AuditFilters:
     action: str | None = None

@@ -6,6 +6,7 @@ from flask import jsonify, request
 
 from server import audit
 from server.api import api
+from server.audit.operations import record_refused_case
 from server.cases import queries
 from server.cases.schemas import CaseFiltersSchema, CaseSchema, CaseSummarySchema, PageSchema
 from server.extensions import db
@@ -38,7 +39,7 @@ def get_case(uuid: str):
     try:
         case = queries.get_case(current_user(), uuid)
     except queries.CaseNotFound:
-        queries.record_refused_case(current_user(), uuid, request.remote_addr, via="api")
+        record_refused_case(current_user().id, uuid, request.remote_addr, via="api")
         db.session.commit()
         raise  # 404 (server.errors)
     body = CaseSchema().dump(case)

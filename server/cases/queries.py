@@ -20,7 +20,6 @@ from flask import current_app
 from sqlalchemy import ColumnElement, Select, String, and_, cast, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from server import audit
 from server.appusers.models import AppUser
 from server.auth.models import Role, User
 from server.cases.models import Case, CaseVersion, Episode, Person
@@ -120,19 +119,6 @@ def get_case(user: User, uuid: str) -> Case:
     if case is None:
         raise CaseNotFound(uuid)
     return case
-
-
-def record_refused_case(user: User, uuid: str, address: str | None, via: str) -> None:
-    """Someone asked for a case they may not see (or that does not exist): kept, since
-    probing for cases of another mission is what the audit trail is for. The caller commits."""
-    audit.record(
-        "case.refused",
-        user_id=user.id,
-        object_type="case",
-        object_id=uuid[:64],
-        address=address,
-        details={"via": via},
-    )
 
 
 def visible_missions(user: User) -> list[str]:

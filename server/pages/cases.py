@@ -10,6 +10,7 @@ from flask import render_template, request
 from marshmallow import ValidationError
 
 from server import audit
+from server.audit.operations import record_refused_case
 from server.cases import display, queries
 from server.cases.codes import country_choices
 from server.cases.fields import Record
@@ -109,7 +110,7 @@ def case_page(uuid: str):
     try:
         case = queries.get_case(user, uuid)  # Forbidden: 403 (server.errors)
     except queries.CaseNotFound:
-        queries.record_refused_case(user, uuid, request.remote_addr, via="page")
+        record_refused_case(user.id, uuid, request.remote_addr, via="page")
         db.session.commit()
         raise  # 404 (server.errors)
     html = render_template(
