@@ -1,6 +1,7 @@
 """Imports every model, so that metadata (and Alembic) sees the whole schema."""
 
 from server.appusers.models import AppUser, AppUserForm
+from server.audit.models import AuditEvent
 from server.auth.models import ApiSession, User
 from server.blobs.models import Blob
 from server.cases.models import (
@@ -25,6 +26,7 @@ __all__ = [
     "AppUser",
     "AppUserForm",
     "Assistance",
+    "AuditEvent",
     "Blob",
     "Case",
     "CaseVersion",

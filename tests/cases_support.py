@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from dataclasses import dataclass
 
-from tests.factories import multipart
+from sqlalchemy import select
+
+from server.auth.models import User
+from server.cases.models import Case, Episode
+from server.extensions import db
+from server.projects.models import Project
+from sync.models import SyncInboxChange
+from tests.factories import PASSWORD, app_user_with_forms, multipart
+
+YEAR = dt.date.today().year
 
 SCREENING_MD = """
 | survey   |                   |             |              |                                     |
@@ -146,3 +157,113 @@ def post_screening(client, project_id: int, token: str, **answers) -> str:
     xml, _, case_uuid = screening_xml(**answers)
     assert post(client, project_id, token, xml).status_code == 201
     return case_uuid
+
+
+@dataclass
+class World:
+    """Three cases in one project, one in another, and a session token per kind of user."""
+
+    project_id: int
+    other_project_id: int
+    girl: str  # 16, Cambodian, forced labour then forced marriage: re-trafficked
+    man: str  # 30, Thai, sexual exploitation, owned by mission KHM-PP
+    woman: str  # 45, Myanmar and Thai, forced labour and sexual exploitation; closed
+    elsewhere: str  # in the other project
+    tokens: dict[str, str]
+    user_ids: dict[str, int]
+
+
+def share(case_uuid: str, origin: str, kind: str = "upsert", version: int = 1) -> None:
+    """What sync's inbox keeps when a peer sends its case (or forgets it: a tombstone)."""
+    db.session.add(
+        SyncInboxChange(
+            change_id=str(uuid.uuid4()),
+            sender_mission=origin,
+            origin_mission=origin,
+            case_uuid=case_uuid,
+            version=version,
+            kind=kind,
+            payload={},
+        )
+    )
+
+
+def api_login(client, user: User) -> str:
+    response = client.post("/v1/sessions", json={"email": user.name, "password": PASSWORD})
+    assert response.status_code == 200
+    return response.json["token"]
+
+
+def phone_token(make, project_id: int, *forms: str) -> str:
+    project = db.session.get(Project, project_id)
+    for markdown in forms:
+        make.form(markdown, project=project)
+    return app_user_with_forms(project)[1]
+
+
+def case_row(uuid: str) -> Case:
+    return db.session.scalar(select(Case).where(Case.uuid == uuid))
+
+
+def make_world(make, client, runner) -> World:
+    """Cases made as in the field: phones post, the worker normalizes (once, in order)."""
+    project_id, other_id = make.project().id, make.project("Elsewhere").id
+    token = phone_token(make, project_id, SCREENING_MD, FOLLOW_UP_MD)
+    other_token = phone_token(make, other_id, SCREENING_MD)
+    girl = post_screening(
+        client,
+        project_id,
+        token,
+        birthdate=f"{YEAR - 16}-03-01",
+        citizenship="KHM",
+        exploitation="forced_labour",
+    )
+    man = post_screening(
+        client,
+        project_id,
+        token,
+        first="Dara",
+        gender="masculine",
+        birthdate=f"{YEAR - 30}-07-15",
+        citizenship="THA",
+        exploitation="sexual_exploitation",
+    )
+    woman = post_screening(
+        client,
+        project_id,
+        token,
+        first="Mya",
+        birthdate=f"{YEAR - 45}-01-01",
+        citizenship="MMR THA",
+        exploitation="forced_labour sexual_exploitation",
+    )
+    assert (
+        post(client, project_id, token, follow_up_xml(woman, 1, status="closed")[0]).status_code
+        == 201
+    )
+    elsewhere = post_screening(client, other_id, other_token)
+    drain(runner)
+
+    # Made directly: a second episode for the girl (re-trafficked), another owning mission.
+    girl_case = case_row(girl)
+    db.session.add(
+        Episode(
+            case_id=girl_case.id,
+            person_id=girl_case.person_id,
+            types_of_exploitation=["ForcedMarriage"],
+        )
+    )
+    case_row(man).owner_mission = "KHM-PP"
+    share(man, "KHM-PP")  # a peer's case, shared with this mission: in scope
+    db.session.commit()
+
+    project, other = db.session.get(Project, project_id), db.session.get(Project, other_id)
+    users = {
+        "admin": make.user("admin"),
+        "designer": make.user("designer", projects=[project]),
+        "viewer": make.user("viewer", projects=[project]),
+        "outsider": make.user("viewer", projects=[other]),
+    }
+    tokens = {role: api_login(client, user) for role, user in users.items()}
+    user_ids = {role: user.id for role, user in users.items()}
+    return World(project_id, other_id, girl, man, woman, elsewhere, tokens, user_ids)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from server.admin import queue_status as qs
 from server.admin.operations import NotFailed, discard_failed, retry_failed
+from server.audit.models import AuditEvent
 from server.extensions import db, redis_connection
 from server.pages.queue import duration
 from server.submissions.models import Submission
@@ -250,6 +251,13 @@ def test_retry_requeues_a_failed_submission_which_is_normalized_after_draining(
     row = submission(failed.instance_id)
     assert (row.state, row.problem) == ("normalized", None)
     assert "is queued again" in admin_client.get("/admin/queue").text
+    [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "submission.retry"))
+    assert (event.object_type, event.object_id, event.address) == (
+        "submission",
+        str(failed.id),
+        "127.0.0.1",
+    )
+    assert event.user_id is not None and "form_id" in event.details
 
 
 def test_retry_without_redis_leaves_it_received_for_the_reconciler(
@@ -275,6 +283,10 @@ def test_discard_keeps_the_submission_and_takes_it_off_the_failed_list(
     assert status.failed == [] and status.failed_total == 0
     assert {q.name: q.failed for q in status.queues}["submissions"] == 0
     assert not redis_connection().exists(f"rq:job:{row.job_id}")
+    [event] = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "submission.discard")
+    )
+    assert (event.object_type, event.object_id) == ("submission", str(failed.id))
     assert reconcile() == 0, "the reconciler leaves it alone"
     again = admin_client.post(f"/admin/queue/submissions/{failed.id}/retry", follow_redirects=True)
     assert "is not failed (it is discarded)" in again.text

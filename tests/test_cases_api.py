@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
-from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import select
 
-from server.auth.models import User
+from server.audit.models import AuditEvent
 from server.cases.fields import FIELDS
-from server.cases.models import Case, Episode
 from server.extensions import db
-from server.projects.models import Project
-from tests.cases_support import (
-    FOLLOW_UP_MD,
-    SCREENING_MD,
-    drain,
-    follow_up_xml,
-    post,
-    post_screening,
-)
-from tests.factories import PASSWORD, app_user_with_forms
+from tests.cases_support import World, api_login, case_row, make_world, share
 
 YEAR = dt.date.today().year
 NO_CASE = "00000000-0000-0000-0000-000000000000"
@@ -45,99 +33,9 @@ SUMMARY_KEYS = {
 }
 
 
-@dataclass
-class World:
-    """Three cases in one project, one in another, and a session token per kind of user."""
-
-    project_id: int
-    other_project_id: int
-    girl: str  # 16, Cambodian, forced labour then forced marriage: re-trafficked
-    man: str  # 30, Thai, sexual exploitation, owned by mission KHM-PP
-    woman: str  # 45, Myanmar and Thai, forced labour and sexual exploitation; closed
-    elsewhere: str  # in the other project
-    tokens: dict[str, str]
-    user_ids: dict[str, int]
-
-
-def _login(client, user: User) -> str:
-    response = client.post("/v1/sessions", json={"email": user.name, "password": PASSWORD})
-    assert response.status_code == 200
-    return response.json["token"]
-
-
-def _phone(make, project_id: int, *forms: str) -> str:
-    project = db.session.get(Project, project_id)
-    for markdown in forms:
-        make.form(markdown, project=project)
-    return app_user_with_forms(project)[1]
-
-
-def _case(uuid: str) -> Case:
-    return db.session.scalar(select(Case).where(Case.uuid == uuid))
-
-
 @pytest.fixture
 def world(make, client, runner) -> World:
-    """Cases made as in the field: phones post, the worker normalizes (once, in order)."""
-    project_id, other_id = make.project().id, make.project("Elsewhere").id
-    token = _phone(make, project_id, SCREENING_MD, FOLLOW_UP_MD)
-    other_token = _phone(make, other_id, SCREENING_MD)
-    girl = post_screening(
-        client,
-        project_id,
-        token,
-        birthdate=f"{YEAR - 16}-03-01",
-        citizenship="KHM",
-        exploitation="forced_labour",
-    )
-    man = post_screening(
-        client,
-        project_id,
-        token,
-        first="Dara",
-        gender="masculine",
-        birthdate=f"{YEAR - 30}-07-15",
-        citizenship="THA",
-        exploitation="sexual_exploitation",
-    )
-    woman = post_screening(
-        client,
-        project_id,
-        token,
-        first="Mya",
-        birthdate=f"{YEAR - 45}-01-01",
-        citizenship="MMR THA",
-        exploitation="forced_labour sexual_exploitation",
-    )
-    assert (
-        post(client, project_id, token, follow_up_xml(woman, 1, status="closed")[0]).status_code
-        == 201
-    )
-    elsewhere = post_screening(client, other_id, other_token)
-    drain(runner)
-
-    # Made directly: a second episode for the girl (re-trafficked), another owning mission.
-    girl_case = _case(girl)
-    db.session.add(
-        Episode(
-            case_id=girl_case.id,
-            person_id=girl_case.person_id,
-            types_of_exploitation=["ForcedMarriage"],
-        )
-    )
-    _case(man).owner_mission = "KHM-PP"
-    db.session.commit()
-
-    project, other = db.session.get(Project, project_id), db.session.get(Project, other_id)
-    users = {
-        "admin": make.user("admin"),
-        "designer": make.user("designer", projects=[project]),
-        "viewer": make.user("viewer", projects=[project]),
-        "outsider": make.user("viewer", projects=[other]),
-    }
-    tokens = {role: _login(client, user) for role, user in users.items()}
-    user_ids = {role: user.id for role, user in users.items()}
-    return World(project_id, other_id, girl, man, woman, elsewhere, tokens, user_ids)
+    return make_world(make, client, runner)
 
 
 def _get(client, world: World, path: str, who: str = "viewer", **params):
@@ -217,8 +115,7 @@ def test_each_filter(client, world, subtests):
         assert _uuids(_get(client, world, "/v1/cases", q=reference)) == [world.man]
 
 
-def test_the_full_case_has_htcds_keys_its_records_and_history(client, world, caplog):
-    caplog.set_level(logging.INFO, logger="server.cases.queries")
+def test_the_full_case_has_htcds_keys_its_records_and_history(client, world):
     response = _get(client, world, f"/v1/cases/{world.girl}")
     assert response.status_code == 200
     case = response.json
@@ -258,9 +155,13 @@ def test_the_full_case_has_htcds_keys_its_records_and_history(client, world, cap
     assert version["changes"]["create"] is True and version["conflicts"] == []
     assert version["created_at"].endswith("Z") and version["base_version"] is None
 
-    viewed = [r.getMessage() for r in caplog.records if r.name == "server.cases.queries"]
-    assert viewed == [f"user {world.user_ids['viewer']} viewed case {_case(world.girl).id}"]
-    assert "Sokha" not in caplog.text
+    [viewed] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "case.view"))
+    assert (viewed.user_id, viewed.object_type, viewed.object_id) == (
+        world.user_ids["viewer"],
+        "case",
+        world.girl,
+    )
+    assert viewed.mission == "LOCAL" and viewed.details == {"via": "api"}
 
     # A closed case, and its history of two changes.
     case = _get(client, world, f"/v1/cases/{world.woman}").json
@@ -289,10 +190,15 @@ def test_who_sees_which_cases(client, world):
     unknown = _get(client, world, f"/v1/cases/{NO_CASE}", "outsider")
     assert hidden.status_code == unknown.status_code == 404
     assert hidden.json == unknown.json and hidden.json["code"] == 404.1  # hidden = absent
+    refused = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "case.refused"))
+    assert [(e.user_id, e.object_id) for e in refused] == [
+        (world.user_ids["outsider"], world.girl),
+        (world.user_ids["outsider"], NO_CASE),
+    ]
 
 
 def test_collectors_use_openrosa_only(client, make):
-    token = _login(client, make.user("collector"))
+    token = api_login(client, make.user("collector"))
     auth = {"Authorization": f"Bearer {token}"}
     assert client.get("/v1/cases", headers=auth).status_code == 403
     response = client.get(f"/v1/cases/{NO_CASE}", headers=auth)
@@ -322,10 +228,42 @@ def test_no_session_is_401(client):
     ],
 )
 def test_a_bad_filter_is_400_and_says_which(client, make, param, value):
-    token = _login(client, make.user("viewer"))
+    token = api_login(client, make.user("viewer"))
     response = client.get(
         "/v1/cases", headers={"Authorization": f"Bearer {token}"}, query_string={param: value}
     )
     assert response.status_code == 400
     assert response.json["code"] == 400.8 and param in response.json["message"]
     assert param in response.json["details"]
+
+
+def test_a_case_of_another_mission_is_out_of_reach_unless_its_owner_shares_it(client, world):
+    """Mission scope holds for admins too: the node's mission, plus what peers share."""
+    case_row(world.girl).owner_mission = "MMR-YG"  # e.g. transferred away, or never shared
+    db.session.commit()
+    for who in ("admin", "designer", "viewer"):
+        assert _get(client, world, f"/v1/cases/{world.girl}", who).status_code == 404, who
+        listed = _uuids(_get(client, world, "/v1/cases", who, mission="MMR-YG"))
+        assert listed == [], who
+    assert world.girl not in _uuids(_get(client, world, "/v1/cases", "admin"))
+
+    share(world.girl, "KHM-PP")  # another peer cannot share a case it does not own
+    db.session.commit()
+    assert _get(client, world, f"/v1/cases/{world.girl}", "admin").status_code == 404
+
+    share(world.girl, "MMR-YG")
+    db.session.commit()
+    assert _get(client, world, f"/v1/cases/{world.girl}", "viewer").status_code == 200
+
+    share(world.girl, "MMR-YG", kind="tombstone", version=2)  # sharing withdrawn
+    share(world.man, "KHM-PP", kind="tombstone", version=2)
+    db.session.commit()
+    assert _get(client, world, f"/v1/cases/{world.girl}", "admin").status_code == 404
+    assert _uuids(_get(client, world, "/v1/cases", "admin")) == [world.elsewhere, world.woman]
+
+
+def test_each_list_is_audited_with_its_filters_but_not_typed_text(client, world):
+    _get(client, world, "/v1/cases", gender="Feminine", q="CB-zz", limit=1)
+    [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "case.list"))
+    assert event.user_id == world.user_ids["viewer"] and event.object_id is None
+    assert event.details == {"gender": "Feminine", "q": "(given)", "via": "api", "total": 0}

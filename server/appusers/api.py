@@ -62,6 +62,7 @@ def create_app_user(project_id: int):
     if not isinstance(name, str) or not name.strip():
         return api_error(400.3, "An app user needs a displayName.", 400)
     app_user, _ = ops.create_app_user(project, name)
+    ops.record_app_user_change("app_user.create", app_user, current_user().id, request.remote_addr)
     db.session.commit()
     return _dump(app_user)
 
@@ -71,7 +72,9 @@ def create_app_user(project_id: int):
 @api_login_required
 def revoke_app_user(project_id: int, app_user_id: int):
     project = _managed_project(project_id)
-    ops.revoke(_app_user(project, app_user_id))
+    app_user = _app_user(project, app_user_id)
+    ops.revoke(app_user)
+    ops.record_app_user_change("app_user.revoke", app_user, current_user().id, request.remote_addr)
     db.session.commit()
     return {"success": True}
 

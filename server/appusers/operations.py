@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 from sqlalchemy import select
 
+from server import audit
 from server.appusers.models import AppUser, AppUserForm
 from server.extensions import db
 from server.forms.models import Form
@@ -82,6 +83,21 @@ def revoke(app_user: AppUser) -> None:
     app_user.revoked_at = datetime.now(UTC).replace(tzinfo=None)
     app_user.token_sha256 = None
     app_user.token_encrypted = None
+
+
+def record_app_user_change(
+    action: str, app_user: AppUser, user_id: int | None, address: str | None
+) -> None:
+    """The audit event for creating or revoking an app user. Its display name is not kept:
+    people name phones after whoever carries them."""
+    audit.record(
+        action,
+        user_id=user_id,
+        object_type="app_user",
+        object_id=app_user.id,
+        address=address,
+        details={"project_id": app_user.project_id},
+    )
 
 
 def grant_form(app_user: AppUser, form: Form) -> None:

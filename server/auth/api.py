@@ -5,7 +5,14 @@ import secrets
 from flask import current_app, request
 
 from server.api import api
-from server.auth.operations import authenticate, close_api_session, open_api_session
+from server.auth.operations import (
+    AuthError,
+    authenticate,
+    close_api_session,
+    open_api_session,
+    record_failed_login,
+    record_login,
+)
 from server.errors import api_error
 from server.extensions import csrf, db
 from server.schemas import SessionSchema, UserSchema
@@ -20,8 +27,14 @@ def create_session():
     login, password = body.get("email"), body.get("password")
     if not isinstance(login, str) or not isinstance(password, str):
         return api_error(400.3, "Provide an email (or user name) and a password.", 400)
-    user = authenticate(login, password, request.remote_addr)
+    try:
+        user = authenticate(login, password, request.remote_addr)
+    except AuthError as failure:
+        record_failed_login(login, request.remote_addr, failure, via="api")
+        db.session.commit()
+        raise  # 401 or 429 (server.errors)
     token, session = open_api_session(user, current_app.config["API_SESSION_SECONDS"])
+    record_login(user, request.remote_addr, via="api")
     db.session.commit()
     return SessionSchema().dump(
         {"token": token, "csrf": secrets.token_urlsafe(32), "session": session}

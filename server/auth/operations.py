@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select
 
+from server import audit
 from server.auth import ratelimit
 from server.auth.models import ApiSession, Role, User
 from server.extensions import db
@@ -63,6 +64,26 @@ def authenticate(login: str, password: str, address: str | None = None) -> User:
         raise AuthError("Incorrect username or password.")
     ratelimit.clear(login, address)
     return user
+
+
+def record_login(user: User, address: str | None, via: str) -> None:
+    audit.record("login", user_id=user.id, address=address, details={"via": via})
+
+
+def record_failed_login(login: str, address: str | None, failure: AuthError, via: str) -> None:
+    """A refused login, by the account it named if there is one. The typed login itself is
+    never kept: it may be a mistyped password or somebody's name."""
+    named = find_user_by_login(login) if login else None
+    audit.record(
+        "login.failed",
+        user_id=named.id if named is not None else None,
+        address=address,
+        details={
+            "via": via,
+            "reason": "locked" if isinstance(failure, TooManyAttempts) else "refused",
+            "known_account": named is not None,
+        },
+    )
 
 
 def _token_hash(token: str) -> str:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
+from server import audit
 from server.api import api
+from server.audit.operations import record_refused_case
 from server.cases import queries
 from server.cases.schemas import CaseFiltersSchema, CaseSchema, CaseSummarySchema, PageSchema
+from server.extensions import db
 from server.security import api_login_required, current_user
 
 cases_api = api  # imported by create_app so these routes are registered
@@ -19,6 +22,13 @@ def list_cases():
     page = PageSchema().load(request.args)
     rows, total = queries.list_cases(current_user(), filters, page)
     response = jsonify(CaseSummarySchema(many=True).dump(rows))
+    audit.record(
+        "case.list",
+        user_id=current_user().id,
+        address=request.remote_addr,
+        details={**queries.filters_summary(filters), "via": "api", "total": total},
+    )
+    db.session.commit()
     response.headers["X-Total-Count"] = str(total)
     return response
 
@@ -26,6 +36,21 @@ def list_cases():
 @api.get("/cases/<uuid>")
 @api_login_required
 def get_case(uuid: str):
-    case = queries.get_case(current_user(), uuid)  # CaseNotFound: 404 (server.errors)
-    queries.record_case_view(current_user(), case)
-    return CaseSchema().dump(case)
+    try:
+        case = queries.get_case(current_user(), uuid)
+    except queries.CaseNotFound:
+        record_refused_case(current_user().id, uuid, request.remote_addr, via="api")
+        db.session.commit()
+        raise  # 404 (server.errors)
+    body = CaseSchema().dump(case)
+    audit.record(
+        "case.view",
+        user_id=current_user().id,
+        object_type="case",
+        object_id=case.uuid,
+        mission=case.owner_mission,
+        address=request.remote_addr,
+        details={"via": "api"},
+    )
+    db.session.commit()
+    return body

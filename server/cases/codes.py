@@ -114,6 +114,11 @@ def country(raw: str, *, field: str | None = None) -> str:
     return code
 
 
+def country_choices() -> list[tuple[str, str]]:
+    """(alpha-3, name) of every country code cases may hold, by name: for filters."""
+    return sorted(_country_names().items(), key=lambda item: item[1])
+
+
 def country_name(code: str) -> str:
     """The ISO 3166 short name ("Thailand") for any code `country` accepts."""
     return _country_names()[country(code)]

@@ -1,17 +1,23 @@
 """Reading cases: who may see which, filters, pages. No HTTP and no writes.
 
-A case is sensitive: users see the cases of projects they are members of (admins see every
-case), collectors see none here (they work over OpenRosa only), and a case out of reach looks
-exactly like one that does not exist.
+A case is sensitive: users see the cases of projects they are members of (admins: of every
+project), collectors see none here (they work over OpenRosa only), and a case out of reach
+looks exactly like one that does not exist.
+
+Mission scope, for everyone, admins too: a deployment serves one mission (MISSION_CODE), so
+"own mission" is read as the cases this node's mission owns, plus the cases a peer mission
+shared with it (the latest change received for the case, from its owner, is an upsert, not a
+tombstone). A case transferred away, or whose sharing was withdrawn, is out of reach here.
+Users have no mission of their own: the node's mission is theirs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from sqlalchemy import ColumnElement, Select, String, cast, func, select, true
+from flask import current_app
+from sqlalchemy import ColumnElement, Select, String, and_, cast, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from server.appusers.models import AppUser
@@ -21,8 +27,7 @@ from server.extensions import db
 from server.projects.models import ProjectMember
 from server.projects.operations import Forbidden
 from server.submissions.models import Submission
-
-log = logging.getLogger(__name__)
+from sync.models import SyncInboxChange
 
 READER_ROLES = (Role.ADMIN, Role.DESIGNER, Role.VIEWER)
 #: Age bands reports use: name -> (youngest, oldest) in whole years; None is open-ended.
@@ -53,6 +58,15 @@ class CaseFilters:
     retrafficked: bool | None = None
     project_id: int | None = None
     q: str | None = None  #: a prefix of the case reference
+
+
+def filters_summary(filters: CaseFilters) -> dict:
+    """The filters for the audit trail: codes as given, but only whether a reference was
+    searched for (free text could be anything a person typed, a name included)."""
+    summary = {key: value for key, value in asdict(filters).items() if value is not None}
+    if "q" in summary:
+        summary["q"] = "(given)"
+    return summary
 
 
 @dataclass(frozen=True)
@@ -107,9 +121,13 @@ def get_case(user: User, uuid: str) -> Case:
     return case
 
 
-def record_case_view(user: User, case: Case) -> None:
-    """Who looked at which case; ids only, never what the case says. The audit table comes later."""
-    log.info("user %s viewed case %s", user.id, case.id)
+def visible_missions(user: User) -> list[str]:
+    """The missions owning cases the user may see (for the mission filter), own one first."""
+    require_reader(user)
+    owners = db.session.scalars(
+        select(Case.owner_mission).where(_visible(user)).distinct().order_by(Case.owner_mission)
+    )
+    return list(dict.fromkeys([own_mission(), *owners]))
 
 
 def is_retrafficked(case: Case) -> bool:
@@ -147,12 +165,34 @@ def version_source(version: CaseVersion) -> dict:
     return {"instanceId": submission.instance_id if submission else None, "submitter": submitter}
 
 
+def own_mission() -> str:
+    """The mission this deployment serves."""
+    return current_app.config["MISSION_CODE"]
+
+
+def in_mission_scope(mission: str) -> ColumnElement[bool]:
+    """Cases `mission` owns, or that their owner shares with it (see the module docstring)."""
+    latest_received = (
+        select(SyncInboxChange.kind)
+        .where(
+            SyncInboxChange.case_uuid == Case.uuid,
+            SyncInboxChange.origin_mission == Case.owner_mission,
+        )
+        .order_by(SyncInboxChange.version.desc(), SyncInboxChange.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return or_(Case.owner_mission == mission, latest_received == "upsert")
+
+
 def _visible(user: User) -> ColumnElement[bool]:
-    """The same rule as `projects.operations.is_member`, as a clause for many cases at once."""
+    """The mission scope, and for non-admins the same rule as `projects.operations.is_member`,
+    as a clause for many cases at once."""
+    scope = in_mission_scope(own_mission())
     if user.is_admin:
-        return true()
+        return scope
     member_of = select(ProjectMember.project_id).where(ProjectMember.user_id == user.id)
-    return Case.project_id.in_(member_of)
+    return and_(scope, Case.project_id.in_(member_of))
 
 
 def _filtered(query: Select, filters: CaseFilters, today: dt.date | None) -> Select:

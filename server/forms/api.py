@@ -107,6 +107,8 @@ def create_form(project_id: int):
         return refusal
     publish = request.args.get("publish", "false").lower() == "true"
     result = ops.create_form(project, prepared, publish=publish, user=current_user(), media=media)
+    if publish:
+        ops.record_published(result.form, result.form_def, current_user().id, request.remote_addr)
     db.session.commit()
     return _dump(result.form, result.form_def)
 
@@ -218,7 +220,8 @@ def delete_draft(project_id: int, xml_form_id: str):
 @api_login_required
 def publish_draft(project_id: int, xml_form_id: str):
     form = _managed_form(project_id, xml_form_id)
-    ops.publish_draft(form, request.args.get("version"))
+    form_def = ops.publish_draft(form, request.args.get("version"))
+    ops.record_published(form, form_def, current_user().id, request.remote_addr)
     db.session.commit()
     return {"success": True}
 

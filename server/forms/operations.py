@@ -17,6 +17,7 @@ from flask import current_app
 from lxml import etree
 from sqlalchemy import select
 
+from server import audit
 from server.auth.models import User
 from server.blobs.models import store_blob
 from server.cases import entity_list
@@ -370,6 +371,24 @@ def publish_form(
     if not draft:
         publish_draft(form)
     return PublishResult(form, form_def, created=False, changed=True)
+
+
+def record_published(
+    form: Form, form_def: FormDef, user_id: int | None, address: str | None
+) -> None:
+    """The audit event for a version going live (page or API); the caller commits."""
+    audit.record(
+        "form.publish",
+        user_id=user_id,
+        object_type="form",
+        object_id=form.id,
+        address=address,
+        details={
+            "project_id": form.project_id,
+            "xml_form_id": form.xml_form_id,
+            "version": form_def.version,
+        },
+    )
 
 
 def attach_media(form_def: FormDef, upload: Upload) -> FormAttachment:

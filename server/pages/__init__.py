@@ -15,7 +15,13 @@ from flask import (
 )
 from sqlalchemy import select
 
-from server.auth.operations import AuthError, TooManyAttempts, authenticate
+from server.auth.operations import (
+    AuthError,
+    TooManyAttempts,
+    authenticate,
+    record_failed_login,
+    record_login,
+)
 from server.extensions import db
 from server.forms import operations as ops
 from server.forms.models import FORM_STATES, Form
@@ -41,17 +47,18 @@ def index():
 def login():
     error = None
     if request.method == "POST":
+        login_name = request.form.get("username", "")
         try:
-            user = authenticate(
-                request.form.get("username", ""),
-                request.form.get("password", ""),
-                request.remote_addr,
-            )
-        except TooManyAttempts as failure:
-            return render_template("login.html", error=str(failure)), 429
+            user = authenticate(login_name, request.form.get("password", ""), request.remote_addr)
         except AuthError as failure:
+            record_failed_login(login_name, request.remote_addr, failure, via="page")
+            db.session.commit()
+            if isinstance(failure, TooManyAttempts):
+                return render_template("login.html", error=str(failure)), 429
             error = str(failure)
         else:
+            record_login(user, request.remote_addr, via="page")
+            db.session.commit()
             session.clear()
             session["user_id"] = user.id
             target = request.args.get("next", "")
@@ -115,6 +122,10 @@ def upload_form(project_id: int):
             db.session.rollback()
             problems, status = [FormProblem(str(conflict))], 409
         else:
+            if result.changed and not result.form_def.is_draft:
+                ops.record_published(
+                    result.form, result.form_def, current_user().id, request.remote_addr
+                )
             db.session.commit()
             for warning in prepared.warnings:
                 flash(str(warning), "warning")
@@ -205,6 +216,7 @@ def publish_draft(project_id: int, xml_form_id: str):
         db.session.rollback()
         flash(str(conflict), "error")
         return _back(form, show="draft")
+    ops.record_published(form, form_def, current_user().id, request.remote_addr)
     db.session.commit()
     flash(f"Version {form_def.version or '(no version)'} published.", "success")
     return _back(form)
@@ -244,4 +256,6 @@ def download_source(project_id: int, xml_form_id: str, def_id: int):
 
 
 from server.pages import appusers as _appusers  # noqa: E402,F401 - registers its routes
+from server.pages import audit as _audit  # noqa: E402,F401 - registers its routes
+from server.pages import cases as _cases  # noqa: E402,F401 - registers its routes
 from server.pages import queue as _queue  # noqa: E402,F401 - registers its routes

@@ -33,6 +33,9 @@ def app_users(project_id: int):
     project = _project(project_id)
     if request.method == "POST":
         app_user, _ = ops.create_app_user(project, request.form.get("display_name", ""))
+        ops.record_app_user_change(
+            "app_user.create", app_user, current_user().id, request.remote_addr
+        )
         db.session.commit()
         flash(
             f"App user '{app_user.display_name}' created. Choose its forms, then scan.", "success"
@@ -76,6 +79,7 @@ def revoke_app_user(project_id: int, app_user_id: int):
     project = _project(project_id)
     app_user = _app_user(project, app_user_id)
     ops.revoke(app_user)
+    ops.record_app_user_change("app_user.revoke", app_user, current_user().id, request.remote_addr)
     db.session.commit()
     flash(
         f"'{app_user.display_name}' was revoked: that phone can no longer send or fetch.", "success"

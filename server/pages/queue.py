@@ -5,7 +5,16 @@ The page renders the status once; static/queue.js then polls queue.json and redr
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, jsonify, redirect, render_template, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from server.admin import operations as ops
 from server.admin.queue_status import queue_status
@@ -60,7 +69,7 @@ def queue_data():
 @admin_required
 def retry_submission(submission_id: int):
     try:
-        state = ops.retry_failed(submission_id, current_user().id)
+        state = ops.retry_failed(submission_id, current_user().id, request.remote_addr)
     except ops.SubmissionMissing:
         abort(404)
     except ops.NotFailed as refusal:
@@ -82,7 +91,7 @@ def retry_submission(submission_id: int):
 @admin_required
 def discard_submission(submission_id: int):
     try:
-        ops.discard_failed(submission_id, current_user().id)
+        ops.discard_failed(submission_id, current_user().id, request.remote_addr)
     except ops.SubmissionMissing:
         abort(404)
     except ops.NotFailed as refusal:

@@ -1,0 +1,202 @@
+"""The audit trail: what is recorded (and what never is), the audit page and its export."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from sqlalchemy import select
+
+from server import audit
+from server.audit.models import AuditEvent
+from server.extensions import db
+from tests.factories import PASSWORD, simple_form_md, xlsx_from_md
+
+
+def events(action: str | None = None) -> list[AuditEvent]:
+    query = select(AuditEvent).order_by(AuditEvent.id)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    db.session.expire_all()
+    return list(db.session.scalars(query))
+
+
+def as_text(event: AuditEvent) -> str:
+    """Everything an event holds, to show what it does not."""
+    columns = AuditEvent.__table__.columns
+    return " ".join(str(getattr(event, c.key)) for c in columns)
+
+
+def log_in(client, name: str, password: str = PASSWORD):
+    return client.post("/login", data={"username": name, "password": password})
+
+
+@pytest.fixture
+def admin(app, make):
+    """An admin and a test client logged in as them."""
+    user = make.user("admin")
+    client = app.test_client()
+    assert log_in(client, user.name).status_code == 302
+    return user, client
+
+
+# ---- recording ------------------------------------------------------------------------------
+
+
+def test_an_event_is_kept_or_dropped_with_its_transaction(app_context):
+    audit.record("case.list", user_id=7, details={"total": 0})
+    db.session.rollback()
+    assert events() == []
+    event = audit.record("case.view", user_id=7, object_type="case", object_id="abc")
+    db.session.commit()
+    assert events() == [event] and event.mission == "LOCAL" and event.at is not None
+
+
+def test_an_unknown_action_is_refused(app_context):
+    with pytest.raises(ValueError, match="Unknown audit action"):
+        audit.record("case.peek")
+
+
+def test_logins_are_recorded_without_the_typed_login_or_password(app, make, client, monkeypatch):
+    user = make.user("viewer")
+    assert log_in(client, user.name, "wrong password!").status_code == 401
+    assert log_in(client, "sokha.chan@example.org", "Sokha's password").status_code == 401
+    assert log_in(client, user.name).status_code == 302
+    response = client.post("/v1/sessions", json={"email": user.name, "password": PASSWORD})
+    assert response.status_code == 200
+
+    wrong, unknown = events("login.failed")
+    assert (wrong.user_id, wrong.details) == (
+        user.id,
+        {"via": "page", "reason": "refused", "known_account": True},
+    )
+    assert (unknown.user_id, unknown.details["known_account"]) == (None, False)
+    page, api = events("login")
+    assert (page.user_id, page.details, page.address) == (user.id, {"via": "page"}, "127.0.0.1")
+    assert (api.user_id, api.details) == (user.id, {"via": "api"})
+    for event in events():
+        text = as_text(event)
+        assert "sokha" not in text.lower() and "password" not in text and user.name not in text
+
+    monkeypatch.setitem(app.config, "LOGIN_MAX_FAILURES", 1)
+    assert log_in(client, user.name, "wrong again").status_code == 401
+    assert log_in(client, user.name).status_code == 429
+    locked = client.post("/v1/sessions", json={"email": user.name, "password": PASSWORD})
+    assert locked.status_code == 429
+    reasons = [(e.details["via"], e.details["reason"]) for e in events("login.failed")[2:]]
+    assert reasons == [("page", "refused"), ("page", "locked"), ("api", "locked")]
+
+
+def test_publishing_a_form_is_recorded_on_the_page_and_the_api(admin, make):
+    user, client = admin
+    project = make.project()
+    upload = {"file": (io.BytesIO(xlsx_from_md(simple_form_md("hh", "1"))), "hh.xlsx")}
+    response = client.post(f"/projects/{project.id}/forms/upload", data=upload)
+    assert response.status_code == 302
+    draft = {"file": (io.BytesIO(xlsx_from_md(simple_form_md("hh", "2"))), "hh.xlsx")}
+    client.post(f"/projects/{project.id}/forms/upload", data={**draft, "draft": "1"})
+    assert len(events("form.publish")) == 1, "a draft is not published"
+    assert client.post(f"/projects/{project.id}/forms/hh/draft/publish").status_code == 302
+    token = client.post("/v1/sessions", json={"email": user.name, "password": PASSWORD})
+    bearer = {"Authorization": f"Bearer {token.json['token']}"}
+    api_upload = client.post(
+        f"/v1/projects/{project.id}/forms?publish=true",
+        data=xlsx_from_md(simple_form_md("other", "1")),
+        headers={
+            **bearer,
+            "Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "X-XlsForm-FormId-Fallback": "other",
+        },
+    )
+    assert api_upload.status_code == 200, api_upload.json
+    published = events("form.publish")
+    assert [(e.details["xml_form_id"], e.details["version"]) for e in published] == [
+        ("hh", "1"),
+        ("hh", "2"),
+        ("other", "1"),
+    ]
+    assert {e.user_id for e in published} == {user.id}
+    assert {e.object_type for e in published} == {"form"}
+
+
+def test_app_users_made_and_revoked_are_recorded_without_their_names(admin, make):
+    _, client = admin
+    project = make.project()
+    created = client.post(
+        f"/projects/{project.id}/app-users", data={"display_name": "Sokha's phone"}
+    )
+    assert created.status_code == 302
+    [made] = events("app_user.create")
+    revoke = f"/projects/{project.id}/app-users/{made.object_id}/revoke"
+    assert client.post(revoke).status_code == 302
+    [revoked] = events("app_user.revoke")
+    assert made.object_id == revoked.object_id and made.details == {"project_id": project.id}
+    assert "Sokha" not in as_text(made) + as_text(revoked)
+
+
+# ---- the page and its export ----------------------------------------------------------------
+
+
+def test_the_page_lists_filters_and_pages_events_newest_first(admin, app_context, monkeypatch):
+    user, client = admin
+    for n in range(3):
+        audit.record("case.view", user_id=user.id, object_type="case", object_id=f"case-{n}")
+    audit.record("submission.retry", user_id=user.id, object_type="submission", object_id=5)
+    db.session.commit()
+
+    page = client.get("/admin/audit")
+    assert page.status_code == 200
+    text = page.text
+    assert text.index("case-2") < text.index("case-1") < text.index("case-0")
+    assert "submission 5" in text and 'href="/cases/case-2"' in text
+    retries = client.get("/admin/audit", query_string={"action": "submission.retry"})
+    assert "submission 5" in retries.text and "case-1" not in retries.text
+    one = client.get("/admin/audit", query_string={"object_id": "case-1"})
+    assert 'id="event-count">1 event<' in one.text
+    assert client.get("/admin/audit", query_string={"since": "someday"}).status_code == 400
+
+    monkeypatch.setattr("server.pages.audit.PAGE_SIZE", 2)
+    paged = client.get("/admin/audit", query_string={"action": "case.view"})
+    assert "Page 1 of 2" in paged.text and "case-0" not in paged.text
+    older = client.get("/admin/audit", query_string={"action": "case.view", "page": 2})
+    assert "case-0" in older.text
+
+    viewed = events("audit.view")
+    assert len(viewed) == 5 and viewed[1].details == {"action": "submission.retry"}
+
+
+def test_the_export_is_csv_with_no_formulas_and_is_itself_recorded(admin, app_context):
+    user, client = admin
+    audit.record("case.list", user_id=user.id, details={"q": "=HYPERLINK(1)"})
+    db.session.commit()
+
+    response = client.get("/admin/audit.csv", query_string={"action": "case.list"})
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="audit-log.csv"'
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [r["action"] for r in rows] == ["case.list"]
+    assert rows[0]["details"] == "q==HYPERLINK(1)"  # not at the start of the cell: inert
+    assert rows[0]["user_id"] == str(user.id)
+
+    everything = list(csv.DictReader(io.StringIO(client.get("/admin/audit.csv").text)))
+    assert [r["action"] for r in everything][-1] == "audit.export"
+    [first, second] = events("audit.export")
+    assert first.details == {"action": "case.list"} and second.details == {}
+    assert client.get("/admin/audit.csv", query_string={"action": "peek"}).status_code == 400
+
+
+def test_formula_cells_are_quoted():
+    from server.audit.operations import _csv_line
+
+    assert _csv_line(["=1+1", "+x", "-y", "@z", "ok"]) == "'=1+1,'+x,'-y,'@z,ok\r\n"
+
+
+@pytest.mark.parametrize("role", ["designer", "viewer", "collector"])
+def test_only_admins_see_the_audit_log(app, make, role):
+    client = app.test_client()
+    assert log_in(client, make.user(role).name).status_code == 302
+    assert client.get("/admin/audit").status_code == 403
+    assert client.get("/admin/audit.csv").status_code == 403
+    assert b'href="/admin/audit"' not in client.get("/forms").data
+    assert events("audit.export") == events("audit.view") == []
