@@ -102,14 +102,17 @@ class Truth:
     duplicates: dict[str, str] = field(default_factory=dict)
     corruptions: dict[str, tuple[str, ...]] = field(default_factory=dict)
     siblings: set[str] = field(default_factory=set)
+    #: Duplicates with evidence beyond the name: both birth dates, or the same document or
+    #: phone on both records. The rest can at best be `possible` (or a rare name).
+    with_evidence: set[str] = field(default_factory=set)
     stats: Counter = field(default_factory=Counter)
 
 
 class Population:
     """Persons drawn from the caseload's countries, genders and ages."""
 
-    def __init__(self, seed: int = 2008):
-        self.seed = seed
+    def __init__(self, seed: int = 2008, birthdate_share: float = 0.70):
+        self.seed, self.birthdate_share = seed, birthdate_share
         self.pools = build_pools(seed)
         self.countries = [c.code for c in data.COUNTRIES]
         self.country_weights = list(
@@ -159,7 +162,7 @@ class Population:
 
     def recorded(self, rng: random.Random, person: PersonValues, country: str) -> PersonValues:
         """What one mission's record holds of the true person."""
-        if rng.random() >= 0.70:  # no birth date: the year from an age estimate
+        if rng.random() >= self.birthdate_share:  # no date: the year from an age estimate
             error = rng.choices((0, -1, 1), (70, 15, 15))[0]
             person = replace(person, birthdate=None, birth_year=person.birth_year + error)
         if person.identity_number and rng.random() >= 0.6:
@@ -262,11 +265,16 @@ def generate(
     *,
     duplicate_share: float = 0.25,
     sibling_share: float = 0.02,
+    birthdate_share: float = 0.70,
     seed: int = 2008,
 ) -> tuple[list[PersonValues], list[PersonValues], Truth]:
-    """The local register, the incoming batch (shuffled) and the truth."""
+    """The local register, the incoming batch (shuffled) and the truth.
+
+    `birthdate_share`: records with a full birth date (the caseload's 70%); the others
+    have a birth year from an age estimate, a third of them off by one.
+    """
     rng = random.Random(seed)  # noqa: S311 - reproducible data, not secrets
-    population = Population(seed)
+    population = Population(seed, birthdate_share)
     local: list[PersonValues] = []
     countries: list[str] = []
     for i in range(local_count):
@@ -284,6 +292,8 @@ def generate(
         truth.duplicates[ref] = local[position].ref
         truth.corruptions[ref] = changes
         truth.stats.update(changes)
+        if has_evidence(values, local[position]):
+            truth.with_evidence.add(ref)
     for position in rng.sample(range(local_count), siblings):
         ref = f"I{len(incoming)}"
         incoming.append(sibling(rng, population, local[position], countries[position], ref))
@@ -294,6 +304,13 @@ def generate(
     rng.shuffle(incoming)
     truth.stats.update(duplicates=duplicates, siblings=siblings)
     return local, incoming, truth
+
+
+def has_evidence(a: PersonValues, b: PersonValues) -> bool:
+    same = (a.identity_number and a.identity_number == b.identity_number) or (
+        a.mobile_phone and a.mobile_phone == b.mobile_phone
+    )
+    return bool(same or (a.birthdate and b.birthdate))
 
 
 def sibling(
