@@ -107,7 +107,9 @@ def blocking_quality(index: LocalIndex, incoming, truth: Truth) -> dict:
         local = truth.duplicates.get(encoding.ref)
         kept += local is not None and position[local] in candidates
     return {
-        "true_pair_considered": round(kept / len(truth.duplicates), 4) if truth.duplicates else None,
+        "true_pair_considered": round(kept / len(truth.duplicates), 4)
+        if truth.duplicates
+        else None,
         "candidates_mean": round(statistics.fmean(sizes), 1) if sizes else 0,
         "candidates_p95": sorted(sizes)[int(0.95 * (len(sizes) - 1))] if sizes else 0,
         "comparisons": sum(sizes),
