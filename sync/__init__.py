@@ -4,6 +4,8 @@ destination countries, as far as consent and each link's allow-list let it.
 `registry` (the missions, `config/missions.json`) · `keys` (this mission's Ed25519 key) ·
 `routing` (who gets what; plain functions) · `outbox` (rows written with the case change) ·
 `signing` (canonical JSON, signatures) · `delivery` (the RQ job that sends batches) ·
-`inbox` and `views` (POST /sync/v1/inbox: check, then apply once) · `cli`.
-Record linkage, merging by version, ownership transfers and referrals are still to come.
+`inbox` and `views` (POST /sync/v1/inbox: check, then apply once) · `cli` ·
+`linkage` (is an incoming person one we have? keyed encodings, never names; plain
+functions, not yet called by the inbox).
+Merging by version, ownership transfers and referrals are still to come.
 """

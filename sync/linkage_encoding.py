@@ -158,7 +158,11 @@ def normalize_phone(value: str | None) -> str:
 
 
 class Encoder:
-    """Encodes persons with one linkage secret; keep one per secret (it caches bigrams)."""
+    """Encodes persons with one linkage secret.
+
+    It caches each bigram's and each name's filter (names repeat: that is most of the
+    speed), so it holds names in memory: make one per batch or index build, not a global.
+    """
 
     def __init__(self, secret: bytes):
         if len(secret) < 32:

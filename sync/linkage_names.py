@@ -71,7 +71,7 @@ def name_tokens(text: str | None) -> list[str]:
     return list(_name_tokens(text))
 
 
-@functools.lru_cache(maxsize=65_536)  # names repeat: most of a register's are common ones
+@functools.lru_cache(maxsize=4096)  # the commonest names; bounded, as it outlives batches
 def _name_tokens(text: str | None) -> tuple[str, ...]:
     return tuple(fold(normalize_name(text)).split())
 
