@@ -15,7 +15,10 @@ an index of the local persons' encodings:
 - **Decision**, explicit rules rather than fitted weights (thresholds measured with
   `bench/linkage.py`, see bench/LINKAGE.md): `certain` needs a name that agrees and an
   independent exact agreement (document number, full birth date, or phone with no date
-  conflict), or a nearly identical rare name with the same birth year; a name that agrees
+  conflict), or a nearly identical rare name with the same birth year. With the same birth
+  date a less alike name is enough when its differing words are spellings no local person
+  has (typos and transliterations make new spellings; another real name is a known one,
+  Winkler's value-frequency idea applied to filters). A name that agrees
   with nothing against it, or a name that agrees a little with an exact agreement, is
   `possible` (the review queue); two different documents, two different birth dates or
   two genders rule `certain` out.
@@ -50,6 +53,12 @@ __all__ = [
 
 NAME_WITH_DOCUMENT = 0.50  #: the same document number, names at least half alike
 NAME_WITH_BIRTHDATE = 0.85  #: the same birth date (or phone), names alike despite a typo
+#: The same birth date, names less alike, but each differing name of the incoming person
+#: is a spelling no local person has (a typo or a transliteration, not another real name)
+#: and still at least NAME_FIELD_FLOOR alike: Winkler's value-frequency idea, on filters.
+NAME_NOVEL_WITH_BIRTHDATE = 0.65
+NAME_FIELD_FLOOR = 0.50
+FIELD_AGREES = 0.95  #: a first or family name this alike counts as the same spelling
 NAME_ALONE_CERTAIN = 0.97  #: no birth date to compare: the same rare name, same birth year
 NAME_POSSIBLE = 0.60  #: least name likeness for a possible match with a date or phone
 NAME_REVIEW = 0.80  #: with no exact agreement: a name this alike goes to review...
@@ -58,6 +67,9 @@ MAX_NAME_ONLY = 5  #: ...unless more local persons than this have such a name (t
 RARE_NAME_COUNT = 2
 #: Another candidate this alike makes a name-only decision ambiguous.
 RIVAL_NAME = 0.85
+#: A record with one name is at most this alike to a record with two: "Sokha" and
+#: "Sokha Sok" share all bigrams of one word, which says little (review only).
+ONE_NAME_CAP = 0.80
 #: Possible matches reported per incoming person, best first (the review queue shows them).
 MAX_POSSIBLE = 3
 
@@ -96,6 +108,8 @@ class LocalIndex:
     exact: dict[bytes, list[int]] = field(default_factory=lambda: defaultdict(list))
     #: How many local persons have each full-name filter: a name's rarity.
     name_counts: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    #: Every first- and family-name filter some local person has: the known spellings.
+    known_spellings: set[int] = field(default_factory=set)
 
     @classmethod
     def build(cls, encodings: Iterable[PersonEncoding]) -> LocalIndex:
@@ -120,6 +134,7 @@ class LocalIndex:
         for token in exact_tokens(encoding):
             self.exact[token].append(position)
         self.name_counts[encoding.full] += 1
+        self.known_spellings.update((encoding.first, encoding.family))
 
     def candidates(self, incoming: PersonEncoding) -> dict[int, float]:
         """Positions worth a decision, with their name similarity.
@@ -196,7 +211,10 @@ def _similarity(
     b_first, b_family, b_full, nb_first, nb_family, nb_full = b
     total = na_full + nb_full
     best = 2 * (a_full & b_full).bit_count() / total if total else 0.0
-    if best < _FULL_PREFILTER or not (na_first and na_family and nb_first and nb_family):
+    a_both, b_both = na_first and na_family, nb_first and nb_family
+    if not (a_both and b_both):
+        return min(best, ONE_NAME_CAP) if (a_both or b_both) else best
+    if best < _FULL_PREFILTER:
         return best
     straight = (a_first & b_first).bit_count() / (na_first + nb_first) + (
         a_family & b_family
@@ -245,7 +263,14 @@ def _decide(
     conflict = other_document or gender_differs or (both_dates and not same_date)
     if same_document and name >= NAME_WITH_DOCUMENT:
         status, reason = "certain", "document"
-    elif same_date and name >= NAME_WITH_BIRTHDATE and not conflict:
+    elif (
+        same_date
+        and not conflict
+        and (
+            name >= NAME_WITH_BIRTHDATE
+            or (name >= NAME_NOVEL_WITH_BIRTHDATE and _novel_spelling(incoming, local, index))
+        )
+    ):
         status, reason = "certain", "birthdate"
     elif same_phone and name >= NAME_WITH_BIRTHDATE and not conflict and year != "far":
         status, reason = "certain", "phone"  # a family shares a phone: names must agree
@@ -264,6 +289,23 @@ def _decide(
         return None
     evidence = 0.5 * same_document + 0.3 * same_date + 0.2 * same_phone + 0.1 * (year == "same")
     return name + evidence, status, reason
+
+
+def _novel_spelling(incoming: PersonEncoding, local: PersonEncoding, index: LocalIndex) -> bool:
+    """Whether each of the incoming names that differs from the local person's (in the
+    better order) is a spelling no local person has, and none differs beyond recognition."""
+    if not (incoming.first and incoming.family and local.first and local.family):
+        return False
+    straight = ((incoming.first, local.first), (incoming.family, local.family))
+    swapped = ((incoming.first, local.family), (incoming.family, local.first))
+    pairs = max(straight, swapped, key=lambda ps: sum(dice(a, b) for a, b in ps))
+    for mine, theirs in pairs:
+        alike = dice(mine, theirs)
+        if alike < NAME_FIELD_FLOOR:
+            return False
+        if alike < FIELD_AGREES and mine in index.known_spellings:
+            return False
+    return True
 
 
 def match_one(incoming: PersonEncoding, index: LocalIndex) -> list[Match]:

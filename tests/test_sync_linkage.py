@@ -114,6 +114,27 @@ def test_a_typo_with_the_same_birth_date_is_certain():
     assert only(outcome(replace(incoming, mobile_phone=None))) == ("L-0", "certain")
 
 
+def test_a_new_spelling_with_the_same_birth_date_is_read_as_a_typo():
+    """0.81 alike: below NAME_WITH_BIRTHDATE, but no local person spells a name so."""
+    incoming = PersonValues("I-1", "Oleba", None, "Shevhcenko", BORN, 1990, "feminine")
+    [found] = outcome(incoming)
+    assert (found.local, found.status, found.reason) == ("L-0", "certain", "birthdate")
+    assert found.name < 0.85
+
+
+def test_another_real_name_with_the_same_birth_date_is_only_possible():
+    incoming = PersonValues("I-1", "Olena", None, "Shevchuk", BORN, 1990, "feminine")
+    assert only(outcome(incoming)) == ("L-0", "certain")  # "Shevchuk": nobody here has it
+    someone = PersonValues("L-9", "Iryna", None, "Shevchuk", dt.date(1970, 1, 1), 1970)
+    assert only(outcome(incoming, local_register(someone))) == ("L-0", "possible")
+
+
+def test_one_name_against_two_is_not_certain():
+    local = PersonValues("L-9", "Sokha", None, "Sok", dt.date(1999, 9, 9), 1999, "feminine")
+    incoming = PersonValues("I-1", "Sokha", None, None, dt.date(1999, 9, 9), 1999, "feminine")
+    assert only(outcome(incoming, local_register(local))) == ("L-9", "possible")
+
+
 def test_cyrillic_against_latin_is_certain():
     incoming = PersonValues("I-1", "Олена", None, "Шевченко", BORN, 1990, "feminine")
     [found] = outcome(incoming)
