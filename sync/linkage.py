@@ -60,7 +60,7 @@ NAME_NOVEL_WITH_BIRTHDATE = 0.65
 NAME_FIELD_FLOOR = 0.50
 FIELD_AGREES = 0.95  #: a first or family name this alike counts as the same spelling
 NAME_ALONE_CERTAIN = 0.97  #: no birth date to compare: the same rare name, same birth year
-NAME_POSSIBLE = 0.60  #: least name likeness for a possible match with a date or phone
+NAME_POSSIBLE = 0.60  #: least name likeness for a possible match with a date or document
 NAME_REVIEW = 0.80  #: with no exact agreement: a name this alike goes to review...
 MAX_NAME_ONLY = 5  #: ...unless more local persons than this have such a name (too common)
 #: "Rare": at most this many local persons have exactly this full-name filter.
