@@ -6,7 +6,8 @@ destination countries, as far as consent and each link's allow-list let it.
 `signing` (canonical JSON, signatures) · `delivery` (the RQ job that sends batches) ·
 `scheduler` (the sync process: queues due deliveries) · `inbox` and `views` (POST
 /sync/v1/inbox: check, then apply once) · `apply` (a change becomes a case: copies,
-version order, tombstones) · `cli`.
-Record linkage, merging concurrent edits (HLC, review queue), ownership transfers and
-referrals are still to come.
+version order, tombstones) · `cli` · `linkage` (is an incoming person one we have? keyed
+encodings, never names; plain functions, not yet called by the inbox).
+Merging concurrent edits (HLC, review queue), ownership transfers and referrals are
+still to come.
 """

@@ -1,0 +1,353 @@
+"""Privacy-preserving record linkage: is an incoming person one this mission already has?
+
+Before a record from a peer becomes a new case, its person's `PersonEncoding` (see
+`sync.linkage_encoding`: keyed tokens and Bloom filters, never names) is matched against
+an index of the local persons' encodings:
+
+- **Candidates**: every local person sharing an exact token (document number, phone, birth
+  date, name + birth date), whatever the blocks say; and the persons in the shared blocks
+  (birth-year bucket with a name code; the name-code pair when a year is missing) whose
+  names are `NAME_REVIEW` alike, unless more than `MAX_NAME_ONLY` are: a name that common
+  decides nothing on its own. Persons are grouped by their name filters, so a name shared
+  by many is compared once per incoming person.
+- **Name similarity**: the Dice coefficient of the Bloom filters, the best of names as
+  given, first and family swapped, and all names in any order.
+- **Decision**, explicit rules rather than fitted weights (thresholds measured with
+  `bench/linkage.py`, see bench/LINKAGE.md): `certain` needs a name that agrees and an
+  independent exact agreement (document number, full birth date, or phone with no date
+  conflict), or a nearly identical rare name with the same birth year. With the same birth
+  date a less alike name is enough when its differing words are spellings no local person
+  has (typos and transliterations make new spellings; another real name is a known one,
+  Winkler's value-frequency idea applied to filters). A name that agrees
+  with nothing against it, or a name that agrees a little with an exact agreement, is
+  `possible` (the review queue); two different documents, two different birth dates or
+  two genders rule `certain` out.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sync.linkage_encoding import (  # re-exported: the module callers import
+    BLOOM_BITS,
+    BLOOM_HASHES,
+    Encoder,
+    PersonEncoding,
+    PersonValues,
+)
+
+__all__ = [
+    "BLOOM_BITS",
+    "BLOOM_HASHES",
+    "Encoder",
+    "LocalIndex",
+    "Match",
+    "PersonEncoding",
+    "PersonValues",
+    "match",
+    "match_exact",
+]
+
+NAME_WITH_DOCUMENT = 0.50  #: the same document number, names at least half alike
+NAME_WITH_BIRTHDATE = 0.85  #: the same birth date (or phone), names alike despite a typo
+#: The same birth date, names less alike, but each differing name of the incoming person
+#: is a spelling no local person has (a typo or a transliteration, not another real name)
+#: and still at least NAME_FIELD_FLOOR alike: Winkler's value-frequency idea, on filters.
+NAME_NOVEL_WITH_BIRTHDATE = 0.65
+NAME_FIELD_FLOOR = 0.50
+FIELD_AGREES = 0.95  #: a first or family name this alike counts as the same spelling
+NAME_ALONE_CERTAIN = 0.97  #: no birth date to compare: the same rare name, same birth year
+NAME_POSSIBLE = 0.60  #: least name likeness for a possible match with a date or document
+NAME_REVIEW = 0.80  #: with no exact agreement: a name this alike goes to review...
+MAX_NAME_ONLY = 5  #: ...unless more local persons than this have such a name (too common)
+#: "Rare": at most this many local persons have exactly this full-name filter.
+RARE_NAME_COUNT = 2
+#: Another candidate this alike makes a name-only decision ambiguous.
+RIVAL_NAME = 0.85
+#: A record with one name is at most this alike to a record with two: "Sokha" and
+#: "Sokha Sok" share all bigrams of one word, which says little (review only).
+ONE_NAME_CAP = 0.80
+#: Possible matches reported per incoming person, best first (the review queue shows them).
+MAX_POSSIBLE = 3
+
+Status = Literal["certain", "possible"]
+
+
+@dataclass(frozen=True)
+class Match:
+    incoming: str  #: the incoming encoding's ref
+    local: str  #: the local person's ref
+    status: Status
+    score: float  #: for ranking: name similarity plus evidence, higher is surer
+    name: float  #: name similarity (Dice of Bloom filters, best of straight/swapped/full)
+    reason: str  #: what decided it: "document", "birthdate", "phone", "rare name", "name"
+
+
+@dataclass
+class LocalIndex:
+    """The local persons' encodings, built once, looked up by blocking key and exact token."""
+
+    encodings: list[PersonEncoding] = field(default_factory=list)
+    #: Distinct (first, family, full) name filters with their bit counts.
+    names: list[tuple[int, int, int, int, int, int]] = field(default_factory=list)
+    name_ids: dict[tuple[int, int, int], int] = field(default_factory=dict)
+    name_of: list[int] = field(default_factory=list)  #: position -> name id
+    #: Year blocking key -> name id -> positions of the persons with that name.
+    blocks: dict[bytes, dict[int, list[int]]] = field(default_factory=lambda: defaultdict(dict))
+    #: Name-pair key -> name id -> positions, for persons with and without a birth year.
+    pairs_dated: dict[bytes, dict[int, list[int]]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+    pairs_undated: dict[bytes, dict[int, list[int]]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+    #: Document, phone, birth date and name + birth date tokens -> positions.
+    exact: dict[bytes, list[int]] = field(default_factory=lambda: defaultdict(list))
+    #: How many local persons have each full-name filter: a name's rarity.
+    name_counts: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    #: Every first- and family-name filter some local person has: the known spellings.
+    known_spellings: set[int] = field(default_factory=set)
+
+    @classmethod
+    def build(cls, encodings: Iterable[PersonEncoding]) -> LocalIndex:
+        index = cls()
+        for encoding in encodings:
+            index.add(encoding)
+        return index
+
+    def add(self, encoding: PersonEncoding) -> None:
+        position = len(self.encodings)
+        self.encodings.append(encoding)
+        name_key = (encoding.first, encoding.family, encoding.full)
+        name_id = self.name_ids.setdefault(name_key, len(self.names))
+        if name_id == len(self.names):
+            self.names.append(_with_counts(encoding))
+        self.name_of.append(name_id)
+        for key in encoding.blocks:
+            self.blocks[key].setdefault(name_id, []).append(position)
+        if encoding.name_pair is not None:
+            pairs = self.pairs_dated if encoding.birth_year else self.pairs_undated
+            pairs[encoding.name_pair].setdefault(name_id, []).append(position)
+        for token in exact_tokens(encoding):
+            self.exact[token].append(position)
+        self.name_counts[encoding.full] += 1
+        self.known_spellings.update((encoding.first, encoding.family))
+
+    def candidates(self, incoming: PersonEncoding) -> dict[int, float]:
+        """Positions worth a decision, with their name similarity.
+
+        Every local person sharing an exact token (document, phone, birth date, name + birth
+        date), and those whose names are `NAME_REVIEW` alike in the shared blocks, unless
+        more than `MAX_NAME_ONLY` are: a name that common decides nothing on its own.
+        """
+        mine = _with_counts(incoming)
+        found: dict[int, float] = {}
+        for token in exact_tokens(incoming):
+            for position in self.exact.get(token, ()):
+                if position not in found:
+                    found[position] = _similarity(mine, self.names[self.name_of[position]])
+        groups: list[dict[int, list[int]]] = [self.blocks.get(k, {}) for k in incoming.blocks]
+        if incoming.name_pair is not None:
+            groups.append(self.pairs_undated.get(incoming.name_pair, {}))
+            if not incoming.birth_year:
+                groups.append(self.pairs_dated.get(incoming.name_pair, {}))
+        similarity: dict[int, float] = {}
+        alike: dict[int, float] = {}
+        for group in groups:
+            for name_id, positions in group.items():
+                value = similarity.get(name_id)
+                if value is None:
+                    value = similarity[name_id] = _similarity(mine, self.names[name_id])
+                if value >= NAME_REVIEW:
+                    alike.update(dict.fromkeys(positions, value))
+            if len(alike) > MAX_NAME_ONLY:
+                return found
+        found.update(alike)
+        return found
+
+    def __len__(self) -> int:
+        return len(self.encodings)
+
+
+def exact_tokens(encoding: PersonEncoding) -> list[bytes]:
+    tokens = (encoding.document, encoding.phone, encoding.birthdate, encoding.name_dob)
+    return [t for t in tokens if t is not None]
+
+
+def dice(a: int, b: int) -> float:
+    """Dice coefficient of two Bloom filters: 2|a∧b| / (|a| + |b|)."""
+    total = a.bit_count() + b.bit_count()
+    return 2 * (a & b).bit_count() / total if total else 0.0
+
+
+def name_similarity(a: PersonEncoding, b: PersonEncoding) -> float:
+    """The best of: names as given, first and family swapped, all names in any order."""
+    return _similarity(_with_counts(a), _with_counts(b))
+
+
+def _with_counts(e: PersonEncoding) -> tuple[int, int, int, int, int, int]:
+    return (
+        e.first,
+        e.family,
+        e.full,
+        e.first.bit_count(),
+        e.family.bit_count(),
+        e.full.bit_count(),
+    )
+
+
+#: Below this Dice of the sorted full names, neither order of first and family reaches
+#: NAME_POSSIBLE either (they share most bigrams), so the two are not computed: speed.
+_FULL_PREFILTER = 0.4
+
+
+def _similarity(
+    a: tuple[int, int, int, int, int, int], b: tuple[int, int, int, int, int, int]
+) -> float:
+    a_first, a_family, a_full, na_first, na_family, na_full = a
+    b_first, b_family, b_full, nb_first, nb_family, nb_full = b
+    total = na_full + nb_full
+    best = 2 * (a_full & b_full).bit_count() / total if total else 0.0
+    a_both, b_both = na_first and na_family, nb_first and nb_family
+    if not (a_both and b_both):
+        return min(best, ONE_NAME_CAP) if (a_both or b_both) else best
+    if best < _FULL_PREFILTER:
+        return best
+    straight = (a_first & b_first).bit_count() / (na_first + nb_first) + (
+        a_family & b_family
+    ).bit_count() / (na_family + nb_family)
+    swapped = (a_first & b_family).bit_count() / (na_first + nb_family) + (
+        a_family & b_first
+    ).bit_count() / (na_family + nb_first)
+    return max(best, straight, swapped)  # each half of a mean of two Dice is |a∧b|/(|a|+|b|)
+
+
+def compare(
+    incoming: PersonEncoding, local: PersonEncoding, index: LocalIndex, name: float | None = None
+) -> Match | None:
+    """The decision for one pair: certain, possible, or None."""
+    if name is None:
+        name = name_similarity(incoming, local)
+    decided = _decide(incoming, local, name, index)
+    if decided is None:
+        return None
+    score, status, reason = decided
+    return Match(incoming.ref, local.ref, status, round(score, 4), round(name, 4), reason)
+
+
+def _decide(
+    incoming: PersonEncoding, local: PersonEncoding, name: float, index: LocalIndex
+) -> tuple[float, Status, str] | None:
+    """(score, status, reason) for one pair, or None: the rules of the module docstring."""
+    same_document = incoming.document is not None and incoming.document == local.document
+    if name < NAME_POSSIBLE and not same_document:
+        return None
+    other_document = (
+        not same_document and incoming.document is not None and local.document is not None
+    )
+    same_phone = incoming.phone is not None and incoming.phone == local.phone
+    both_dates = incoming.birthdate is not None and local.birthdate is not None
+    same_date = both_dates and incoming.birthdate == local.birthdate
+    if incoming.birth_year is None or local.birth_year is None:
+        year = "unknown"
+    elif incoming.birth_year == local.birth_year:
+        year = "same"
+    else:
+        year = "near" if incoming.birth_year in local.near_years else "far"
+    gender_differs = (
+        incoming.gender is not None and local.gender is not None and incoming.gender != local.gender
+    )
+    conflict = other_document or gender_differs or (both_dates and not same_date)
+    if same_document and name >= NAME_WITH_DOCUMENT:
+        status, reason = "certain", "document"
+    elif (
+        same_date
+        and not conflict
+        and (
+            name >= NAME_WITH_BIRTHDATE
+            or (name >= NAME_NOVEL_WITH_BIRTHDATE and _novel_spelling(incoming, local, index))
+        )
+    ):
+        status, reason = "certain", "birthdate"
+    elif same_phone and name >= NAME_WITH_BIRTHDATE and not conflict and year != "far":
+        status, reason = "certain", "phone"  # a family shares a phone: names must agree
+    elif (
+        name >= NAME_ALONE_CERTAIN
+        and year == "same"
+        and not conflict
+        and index.name_counts.get(local.full, 0) <= RARE_NAME_COUNT
+    ):
+        status, reason = "certain", "rare name"
+    elif same_document or same_date:
+        status, reason = "possible", "document" if same_document else "birthdate"
+    elif name >= NAME_REVIEW and not conflict and year != "far":
+        status, reason = "possible", "name"
+    else:
+        return None
+    evidence = 0.5 * same_document + 0.3 * same_date + 0.2 * same_phone + 0.1 * (year == "same")
+    return name + evidence, status, reason
+
+
+def _novel_spelling(incoming: PersonEncoding, local: PersonEncoding, index: LocalIndex) -> bool:
+    """Whether each of the incoming names that differs from the local person's (in the
+    better order) is a spelling no local person has, and none differs beyond recognition."""
+    if not (incoming.first and incoming.family and local.first and local.family):
+        return False
+    straight = ((incoming.first, local.first), (incoming.family, local.family))
+    swapped = ((incoming.first, local.family), (incoming.family, local.first))
+    pairs = max(straight, swapped, key=lambda ps: sum(dice(a, b) for a, b in ps))
+    for mine, theirs in pairs:
+        alike = dice(mine, theirs)
+        if alike < NAME_FIELD_FLOOR:
+            return False
+        if alike < FIELD_AGREES and mine in index.known_spellings:
+            return False
+    return True
+
+
+def match_one(incoming: PersonEncoding, index: LocalIndex) -> list[Match]:
+    """One incoming person's outcome: its one certain match, else its best possible ones.
+
+    A name-only certainty (rare name) with another candidate nearly as alike is only
+    possible: the name does not single the person out.
+    """
+    candidates = index.candidates(incoming)
+    encodings = index.encodings
+    found = []
+    for position, name in candidates.items():
+        decided = _decide(incoming, encodings[position], name, index)
+        if decided is not None:
+            found.append((*decided, name, position))
+    if not found:
+        return []
+    found.sort(key=lambda row: row[0], reverse=True)
+    certain = [row for row in found if row[1] == "certain"]
+    if certain and (
+        certain[0][2] != "rare name" or sum(n >= RIVAL_NAME for n in candidates.values()) <= 1
+    ):
+        chosen, status = certain[:1], "certain"
+    else:
+        chosen, status = found[:MAX_POSSIBLE], "possible"
+    return [
+        Match(incoming.ref, encodings[p].ref, status, round(score, 4), round(name, 4), reason)
+        for score, _, reason, name, p in chosen
+    ]
+
+
+def match(incoming: Iterable[PersonEncoding], index: LocalIndex) -> list[Match]:
+    """Certain and possible matches of incoming encodings against the local index."""
+    return [m for encoding in incoming for m in match_one(encoding, index)]
+
+
+def match_exact(incoming: Iterable[PersonEncoding], index: LocalIndex) -> list[Match]:
+    """The baseline: exact keyed tokens only (document number, or name + birth date)."""
+    results = []
+    for encoding in incoming:
+        keys = [t for t in (encoding.document, encoding.name_dob) if t is not None]
+        for position in sorted({p for key in keys for p in index.exact.get(key, ())}):
+            local = index.encodings[position]
+            results.append(Match(encoding.ref, local.ref, "certain", 1.0, 1.0, "exact"))
+    return results
