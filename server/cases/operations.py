@@ -55,6 +55,8 @@ class Outcome:
     already_applied: bool = False
     #: The version this normalization made (pending until the caller's flush).
     version: CaseVersion | None = None
+    #: The submission it came from (set by batch jobs, which write outcomes together).
+    submission: Submission | None = None
 
     @property
     def needs_review(self) -> bool:
@@ -231,7 +233,10 @@ def _normalize_values(
         known.created.append((case, outcome.version, submission))
     else:
         db.session.add(outcome.version)
-        submission.case = case
+        if case.id is not None:
+            submission.case_id = case.id  # a plain column: what a bulk write can carry
+        else:
+            submission.case = case
     return outcome
 
 

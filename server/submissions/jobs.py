@@ -12,7 +12,7 @@ import uuid
 
 from flask import current_app
 from rq import get_current_job
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import OperationalError, StatementError
 from sqlalchemy.orm import joinedload, undefer
 
@@ -111,8 +111,11 @@ def _normalize_batch(submission_ids: list[int], *, bulk: bool) -> list[int]:
             waiting_for_case.append(submission.id)
             continue
         record_outcome(submission, outcome)
+        outcome.submission = submission
         outcomes.append(outcome)
     write_created(known)
+    if bulk:
+        _write_outcomes([o.submission for o in outcomes])
     db.session.flush()  # new cases get their ids; then the sync outbox, same transaction
     registry = load_registry()
     for outcome in outcomes:
@@ -170,6 +173,39 @@ def _load(form_id: int, instance_id: str) -> Submission | None:
             joinedload(Submission.form_def).load_only(FormDef.case_mapping),
         )
     )
+
+
+_WRITE_OUTCOME = (
+    update(Submission.__table__)
+    .where(Submission.__table__.c.id == bindparam("row_id"))
+    .values(
+        state=bindparam("new_state"),
+        problems=bindparam("new_problems"),
+        problem=bindparam("new_problem"),
+        case_id=bindparam("new_case_id"),
+        updated_at=func.now(),
+    )
+)
+
+
+def _write_outcomes(submissions: list[Submission]) -> None:
+    """Each submission's state, problems and case in one executemany UPDATE; the objects
+    leave the session so that the flush does not write them again, row by row."""
+    if not submissions:
+        return
+    rows = [
+        {
+            "row_id": s.id,
+            "new_state": str(s.state),
+            "new_problems": s.problems,
+            "new_problem": s.problem,
+            "new_case_id": s.case_id,
+        }
+        for s in submissions
+    ]
+    for submission in submissions:
+        db.session.expunge(submission)
+    db.session.execute(_WRITE_OUTCOME, rows)
 
 
 def _load_many(submission_ids: list[int]) -> list[Submission]:
