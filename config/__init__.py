@@ -68,6 +68,8 @@ class DefaultConfig:
     JOB_RETRY_INTERVALS = [10, 60, 300]
     #: Submissions a normalization job takes at once, in one transaction.
     NORMALIZE_BATCH_SIZE = 100
+    #: How long a batch job woken by arrivals waits for more before it claims (ms).
+    NORMALIZE_GATHER_MS = 50
     #: How often the open queue page asks for fresh numbers.
     QUEUE_PAGE_POLL_SECONDS = 5
     SESSION_COOKIE_HTTPONLY = True

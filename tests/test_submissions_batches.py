@@ -52,6 +52,8 @@ def test_many_posts_wake_one_batch_job_that_normalizes_them_in_one_go(
 ):
     uuids = post_screenings(client, phone, 5)
     assert queue("submissions").count == 1, "one batch job, not one job per submission"
+    [job] = queue("submissions").jobs
+    assert job.args == (0.05,), "woken by arrivals, it waits 50 ms to take more at once"
     drain(runner)
     submissions = rows()
     assert {s.state for s in submissions} == {"normalized"}
@@ -67,6 +69,7 @@ def test_a_full_batch_wakes_another_job_so_every_worker_gets_a_share(
     queue("submissions").empty()
     assert jobs.normalize_queued() == 2
     assert queue("submissions").count == 1, "a full batch woke the next job before working"
+    assert queue("submissions").jobs[0].args == (0.0,), "more are waiting: no gathering"
     drain(runner)
     submissions = rows()
     assert {s.state for s in submissions} == {"normalized"} and count(Case) == 5

@@ -8,6 +8,7 @@ retries: for what a batch handed over, and for the reconciler's single re-runs.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 from flask import current_app
@@ -35,8 +36,11 @@ log = logging.getLogger(__name__)
 DONE = {SubmissionState.NORMALIZED, SubmissionState.NEEDS_REVIEW}
 
 
-def normalize_queued() -> int:
+def normalize_queued(gather_s: float = 0.0) -> int:
     """Claim the next batch of waiting submissions and normalize them in one transaction.
+
+    `gather_s`: wait that long first, so that submissions arriving one by one are taken
+    together (new arrivals meanwhile do not wake another job).
 
     A full batch wakes another job first, so that the other worker processes help. A
     submission whose case is not known yet is handed to a job of its own (retried with
@@ -49,6 +53,8 @@ def normalize_queued() -> int:
     job = get_current_job()
     job_id = job.id if job is not None else f"inline-{uuid.uuid4()}"
     limit = current_app.config["NORMALIZE_BATCH_SIZE"]
+    if gather_s > 0:
+        time.sleep(gather_s)
     queueing.clear_wake()
     try:
         claimed = queueing.claim(job_id, limit)
@@ -59,7 +65,7 @@ def normalize_queued() -> int:
     if not claimed:
         return 0
     if len(claimed) == limit:
-        queueing.wake()
+        queueing.wake(gather=False)  # more are waiting: no need to gather
     try:
         waiting_for_case = _normalize_batch(claimed, bulk=True)
         if waiting_for_case:  # e.g. a follow-up of a case made in the first pass

@@ -67,10 +67,13 @@ def mark_queued(submission: Submission) -> SubmissionKey:
 # ---- waking the batch job -------------------------------------------------------------
 
 
-def wake() -> bool:
+def wake(*, gather: bool = True) -> bool:
     """Make sure a batch job will look at the waiting submissions; False if Redis is down.
 
     Costs one Redis command when a batch job is already waiting (the usual case under load).
+    A job woken by arrivals first waits `NORMALIZE_GATHER_MS` for more of them (one job per
+    arrival would cost more in RQ than normalizing does); one woken by a full batch, with
+    more already waiting, does not.
     """
     from server.submissions.jobs import normalize_queued
 
@@ -78,8 +81,10 @@ def wake() -> bool:
         if not redis_connection().set(WAKE_KEY, 1, nx=True, ex=WAKE_TTL_S):
             return True  # a batch job is on the queue and has not claimed yet
         intervals = current_app.config["JOB_RETRY_INTERVALS"]
+        gather_s = current_app.config["NORMALIZE_GATHER_MS"] / 1000 if gather else 0.0
         queue("submissions").enqueue(
             normalize_queued,
+            gather_s,
             description="normalize waiting submissions",
             result_ttl=60,
             retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
