@@ -194,6 +194,15 @@ def api_login(client, user: User) -> str:
     return response.json["token"]
 
 
+def mapped_forms_phone(make) -> tuple[int, str]:
+    """A project with the mapped screening and follow-up forms, and an app user who may
+    fill both: (project id, token)."""
+    project = make.project()
+    make.form(SCREENING_MD, project=project)
+    make.form(FOLLOW_UP_MD, project=project)
+    return project.id, app_user_with_forms(project)[1]
+
+
 def phone_token(make, project_id: int, *forms: str) -> str:
     project = db.session.get(Project, project_id)
     for markdown in forms:

@@ -12,9 +12,9 @@ from server.extensions import db
 from server.submissions.jobs import process_submission
 from server.submissions.models import Submission
 from tests.cases_support import (
-    FOLLOW_UP_MD,
-    SCREENING_MD,
+    drain,
     follow_up_xml,
+    mapped_forms_phone,
     post,
     screening_xml,
 )
@@ -24,16 +24,7 @@ from tests.factories import PASSWORD, app_user_with_forms, counts, simple_form_m
 @pytest.fixture
 def phone(app, make):
     """The mapped screening and follow-up forms, and an app user who may fill both."""
-    project = make.project()
-    make.form(SCREENING_MD, project=project)
-    make.form(FOLLOW_UP_MD, project=project)
-    _, token = app_user_with_forms(project)
-    return project.id, token
-
-
-def drain(runner) -> None:
-    result = runner.invoke(args=["worker", "--burst"])
-    assert result.exit_code == 0, result.output
+    return mapped_forms_phone(make)
 
 
 def submission(instance_id: str) -> Submission:

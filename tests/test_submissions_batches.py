@@ -10,23 +10,17 @@ from server.extensions import db, queue
 from server.submissions import jobs, queueing
 from server.submissions.models import Submission
 from tests.cases_support import (
-    FOLLOW_UP_MD,
-    SCREENING_MD,
     drain,
     follow_up_xml,
+    mapped_forms_phone,
     post,
     screening_xml,
 )
-from tests.factories import app_user_with_forms
 
 
 @pytest.fixture
 def phone(app, make):
-    project = make.project()
-    make.form(SCREENING_MD, project=project)
-    make.form(FOLLOW_UP_MD, project=project)
-    _, token = app_user_with_forms(project)
-    return project.id, token
+    return mapped_forms_phone(make)
 
 
 def rows() -> list[Submission]:
