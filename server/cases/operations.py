@@ -12,10 +12,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import insert, select
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from server.bulk import insert_rows
 from server.cases.fields import CHILD_FIELDS, FIELDS, Field, Kind, Record
 from server.cases.models import (
     Assistance,
@@ -72,6 +74,16 @@ class CaseNotYetKnown(Exception):
     """
 
 
+#: What a follow-up reads or appends to on a known case: loaded with the case, one SELECT
+#: per relationship for the whole batch, instead of one lazy load per case.
+_FOLLOW_UP_LOADS = [
+    joinedload(Case.person),
+    selectinload(Case.victim),
+    selectinload(Case.consents),
+    *(selectinload(getattr(Case, collection)) for _, collection in CHILD_MODELS.values()),
+]
+
+
 class KnownRecords:
     """Cases and child records by uuid, for the submissions being normalized together.
 
@@ -101,7 +113,10 @@ class KnownRecords:
             uuids -= known.keys()
             known.update(dict.fromkeys(uuids))
             for chunk in _chunks(sorted(uuids), 500):
-                for row in db.session.scalars(select(model).where(model.uuid.in_(chunk))):
+                query = select(model).where(model.uuid.in_(chunk))
+                if model is Case:
+                    query = query.options(*_FOLLOW_UP_LOADS)
+                for row in db.session.scalars(query):
                     known[row.uuid] = row
 
     def find(self, model: type, uuid: str | None):
@@ -273,9 +288,9 @@ def write_created(known: KnownRecords) -> None:
 
 
 def _insert_rows(records: list, *, returning_ids: bool) -> None:
-    """One executemany INSERT for records of one model, every row with the same columns:
-    what a record set, else its column's default; columns nobody set and that have a
-    server default (timestamps) are left to the database."""
+    """One bulk INSERT for records of one model, every row with the same columns: what a
+    record set, else its column's default; columns nobody set and that have a server
+    default (timestamps) are left to the database."""
     table = type(records[0]).__table__
     columns = []
     for column in table.columns:
@@ -288,14 +303,8 @@ def _insert_rows(records: list, *, returning_ids: bool) -> None:
         {c.key: vars(r)[c.key] if c.key in vars(r) else _default(c) for c in columns}
         for r in records
     ]
-    statement = insert(table)
-    if not returning_ids:
-        db.session.execute(statement, values)
-        return
-    ids = db.session.execute(
-        statement.returning(table.c.id, sort_by_parameter_order=True), values
-    ).scalars()
-    for record, new_id in zip(records, ids, strict=True):
+    ids = insert_rows(db.session, table, columns, values, ids=returning_ids)
+    for record, new_id in zip(records, ids or (), strict=returning_ids):
         set_committed_value(record, "id", new_id)
 
 

@@ -119,9 +119,12 @@ def _normalize_batch(submission_ids: list[int], *, bulk: bool) -> list[int]:
         record_outcome(submission, outcome)
         outcome.submission = submission
         outcomes.append(outcome)
-    write_created(known)
-    if bulk:
-        _write_outcomes([o.submission for o in outcomes])
+    # Without autoflush: the first INSERT would otherwise write every submission's outcome
+    # row by row through the unit of work, and _write_outcomes would write it again.
+    with db.session.no_autoflush:
+        write_created(known)
+        if bulk:
+            _write_outcomes([o.submission for o in outcomes])
     db.session.flush()  # new cases get their ids; then the sync outbox, same transaction
     registry = load_registry()
     for outcome in outcomes:
