@@ -98,6 +98,8 @@ class KnownRecords:
         #: `write_created` with a few multi-row INSERTs instead of a unit-of-work flush.
         self.bulk = bulk
         self.created: list[tuple[Case, CaseVersion, Submission]] = []
+        #: submission id -> the case its version is of (None: none yet), when prefetched.
+        self._applied: dict[int, int | None] = {}
 
     def prefetch(self, values: list[SubmissionValues]) -> None:
         wanted: dict[type, set[str]] = {}
@@ -118,6 +120,30 @@ class KnownRecords:
                     query = query.options(*_FOLLOW_UP_LOADS)
                 for row in db.session.scalars(query):
                     known[row.uuid] = row
+
+    def prefetch_applied(self, submission_ids: list[int]) -> None:
+        """Which of these submissions already made a version (a rerun): one SELECT."""
+        self._applied = dict.fromkeys(submission_ids)
+        for chunk in _chunks(submission_ids, 500):
+            rows = db.session.execute(
+                select(CaseVersion.submission_id, CaseVersion.case_id).where(
+                    CaseVersion.submission_id.in_(chunk)
+                )
+            )
+            self._applied.update({submission_id: case_id for submission_id, case_id in rows})
+
+    def already_applied(self, case: Case, submission: Submission) -> bool:
+        """Has this submission made a version of this case (normalization runs again)?"""
+        if submission.id in self._applied:
+            return self._applied[submission.id] == case.id
+        return (
+            db.session.scalar(
+                select(CaseVersion.id).where(
+                    CaseVersion.case_id == case.id, CaseVersion.submission_id == submission.id
+                )
+            )
+            is not None
+        )
 
     def find(self, model: type, uuid: str | None):
         if not uuid:
@@ -228,7 +254,7 @@ def _normalize_values(
             )
         )
         return outcome
-    if case is not None and _version_for(case, submission) is not None:
+    if case is not None and known.already_applied(case, submission):
         outcome.case, outcome.already_applied = case, True
         return outcome
     created = case is None
@@ -338,14 +364,6 @@ def _original(submission: Submission) -> tuple[int | None, int | None]:
         )
     ).first()
     return (row.case_id, row.version) if row else (None, None)
-
-
-def _version_for(case: Case, submission: Submission) -> CaseVersion | None:
-    return db.session.scalar(
-        select(CaseVersion).where(
-            CaseVersion.case_id == case.id, CaseVersion.submission_id == submission.id
-        )
-    )
 
 
 def _new_case(submission: Submission, values: RecordValues, *, add: bool = True) -> Case:

@@ -15,7 +15,7 @@ from flask import current_app
 from rq import get_current_job
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import OperationalError, StatementError
-from sqlalchemy.orm import joinedload, undefer
+from sqlalchemy.orm import joinedload, selectinload, undefer
 
 from server.cases.operations import (
     CaseNotYetKnown,
@@ -103,6 +103,7 @@ def _normalize_batch(submission_ids: list[int], *, bulk: bool) -> list[int]:
     found = {s.id: read(s, s.form_def.case_mapping) for s in submissions}
     known = KnownRecords(bulk=bulk)
     known.prefetch([r.values for r in found.values() if r.values is not None])
+    known.prefetch_applied([s.id for s in submissions])
     waiting_for_case, outcomes = [], []
     for submission in submissions:
         try:
@@ -225,7 +226,8 @@ def _load_many(submission_ids: list[int]) -> list[Submission]:
         .options(
             undefer(Submission.xml),
             joinedload(Submission.form),
-            joinedload(Submission.form_def).load_only(FormDef.case_mapping),
+            # Once per form definition, not once per row: the mapping is a large JSON.
+            selectinload(Submission.form_def).load_only(FormDef.case_mapping),
         )
     ).all()
 
