@@ -56,6 +56,9 @@ MATRIX: dict[tuple[str, ...], tuple[int, int, int, int, int]] = {
     ("GET", "pages.queue_data"): (302, 403, 403, 403, 200),
     ("POST", "pages.retry_submission"): (302, 403, 403, 403, 302),  # not failed: flashed
     ("POST", "pages.discard_submission"): (302, 403, 403, 403, 302),
+    ("GET", "pages.sync_page"): (302, 403, 403, 403, 200),
+    ("GET", "pages.sync_data"): (302, 403, 403, 403, 200),
+    ("POST", "pages.retry_sync"): (302, 403, 403, 403, 404),  # no such peer
     ("GET", "pages.audit_page"): (302, 403, 403, 403, 200),
     ("GET", "pages.audit_export"): (302, 403, 403, 403, 200),
     ("POST", "api.new_project"): (401, 403, 403, 403, 400),  # empty body
@@ -183,6 +186,7 @@ def place(make, client) -> Place:
         "kind": "png",
         "filename": "style.css",
         "uuid": own_case,
+        "mission_code": "KHM",
     }
     return Place(params, own_case, other_case)
 
