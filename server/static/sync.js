@@ -37,7 +37,7 @@
 
   function ago(at, seconds) {
     if (!at) return ["never"];
-    return [duration(seconds) + " ago", el("div", {"class": "muted"}, [at + " UTC"])];
+    return [el("div", {}, [duration(seconds) + " ago", el("div", {"class": "muted"}, [at + " UTC"])])];
   }
 
   function fill(id, rows, columns, empty) {
