@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import func, select
 
+from server.admin import queue_status
 from server.extensions import db
 from sync.delivery import UNACKED
 from sync.models import OUTBOX_STATES, SyncInboxChange, SyncOutbox
@@ -108,7 +109,7 @@ def dead_changes(mission_code: str | None = None) -> list[DeadChange]:
 def sync_status() -> SyncStatus:
     """Every peer of the registry, and any other code the outbox or inbox names."""
     own = current_app.config["MISSION_CODE"]
-    database_now = _database_now()
+    database_now = queue_status.database_now()  # stamped created_at and received_at
     utc_now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     try:
         names = {c: m.name for c, m in load_registry().missions.items() if c != own}
@@ -181,11 +182,6 @@ def last_errors() -> dict[str, str]:
 
 def _by_mission(query) -> dict[str, dt.datetime]:
     return {mission: at for mission, at in db.session.execute(query) if at is not None}
-
-
-def _database_now() -> dt.datetime:
-    """The database's clock, which stamped created_at and received_at (naive, as they are)."""
-    return db.session.scalar(select(func.now())).replace(tzinfo=None, microsecond=0)
 
 
 def _age(at: dt.datetime | None, now: dt.datetime) -> int | None:

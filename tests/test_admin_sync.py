@@ -10,11 +10,12 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from server.admin.queue_status import database_now
 from server.audit.models import AuditEvent
 from server.extensions import db
 from sync.delivery import deliver_pending, retry_dead
 from sync.models import SyncInboxChange, SyncOutbox
-from sync.status import _database_now, dead_changes, is_peer, outbox_counts, sync_status
+from sync.status import dead_changes, is_peer, outbox_counts, sync_status
 from tests.factories import PASSWORD
 from tests.sync_support import mission, new_key, use_missions
 
@@ -105,7 +106,7 @@ def states(recipient: str) -> list[str]:
 
 
 def test_each_peer_shows_delivery_lag_pending_dead_error_and_what_came_in(app_context, missions):
-    now = _database_now()
+    now = database_now()
     outgoing("KHM", "acked", acked_at=dt.datetime(2026, 1, 2, 3, 4, 5))
     outgoing("KHM", "pending", created_at=now - dt.timedelta(minutes=10))
     outgoing("KHM", "sent", last_error="sent but not acknowledged")
