@@ -127,25 +127,14 @@ def sync_commands() -> None:
 @with_appcontext
 def status_command() -> None:
     """Changes per peer and state, and the last error of the dead ones."""
-    from sqlalchemy import func, select
+    from sync.status import dead_changes, outbox_counts
 
-    from server.extensions import db
-    from sync.models import SyncOutbox
-
-    rows = db.session.execute(
-        select(SyncOutbox.recipient_mission, SyncOutbox.state, func.count())
-        .group_by(SyncOutbox.recipient_mission, SyncOutbox.state)
-        .order_by(SyncOutbox.recipient_mission, SyncOutbox.state)
-    )
-    for mission, state, count in rows:
-        click.echo(f"{mission}\t{state}\t{count}")
-    dead = db.session.execute(
-        select(SyncOutbox.change_id, SyncOutbox.recipient_mission, SyncOutbox.last_error)
-        .where(SyncOutbox.state == "dead")
-        .order_by(SyncOutbox.id)
-    )
-    for change_id, mission, error in dead:
-        click.echo(f"dead\t{mission}\t{change_id}\t{error}")
+    for mission, counts in sorted(outbox_counts().items()):
+        for state, count in sorted(counts.items()):
+            if count:
+                click.echo(f"{mission}\t{state}\t{count}")
+    for change in dead_changes():
+        click.echo(f"dead\t{change.mission}\t{change.change_id}\t{change.error}")
 
 
 @sync_commands.command("deliver")

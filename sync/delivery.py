@@ -22,6 +22,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import or_, select, update
 
+from server import audit
 from server.extensions import db, queue, redis_connection
 from sync.keys import load_mission_key
 from sync.models import SyncOutbox
@@ -220,8 +221,18 @@ def enqueue_due_deliveries() -> list[str]:
     return list(due)
 
 
-def retry_dead(mission_code: str | None = None) -> int:
-    """An admin's retry: dead changes become pending again with a fresh attempt count."""
+def retry_dead(
+    mission_code: str | None = None,
+    *,
+    by_user_id: int | None = None,
+    address: str | None = None,
+    via: str = "cli",
+) -> int:
+    """An admin's retry: dead changes become pending again with a fresh attempt count.
+
+    Audited (`sync.retry`, the peer and the count) in the caller's transaction, which
+    commits; the sync process then finds them due.
+    """
     statement = (
         update(SyncOutbox)
         .where(SyncOutbox.state == "dead")
@@ -229,4 +240,13 @@ def retry_dead(mission_code: str | None = None) -> int:
     )
     if mission_code is not None:
         statement = statement.where(SyncOutbox.recipient_mission == mission_code)
-    return db.session.execute(statement).rowcount
+    count = db.session.execute(statement).rowcount
+    audit.record(
+        "sync.retry",
+        user_id=by_user_id,
+        object_type="mission",
+        object_id=mission_code or "all",
+        address=address,
+        details={"changes": count, "via": via},
+    )
+    return count

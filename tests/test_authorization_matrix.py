@@ -56,6 +56,16 @@ MATRIX: dict[tuple[str, ...], tuple[int, int, int, int, int]] = {
     ("GET", "pages.queue_data"): (302, 403, 403, 403, 200),
     ("POST", "pages.retry_submission"): (302, 403, 403, 403, 302),  # not failed: flashed
     ("POST", "pages.discard_submission"): (302, 403, 403, 403, 302),
+    ("GET", "pages.sync_page"): (302, 403, 403, 403, 200),
+    ("GET", "pages.sync_data"): (302, 403, 403, 403, 200),
+    ("POST", "pages.retry_sync"): (302, 403, 403, 403, 404),  # no such peer
+    ("GET", "pages.users_page"): (302, 403, 403, 403, 200),
+    ("POST", "pages.create_user"): (302, 403, 403, 403, 400),  # no name
+    ("GET", "pages.user_page"): (302, 403, 403, 403, 200),
+    ("POST", "pages.change_user_role"): (302, 403, 403, 403, 302),  # no role: flashed
+    ("POST", "pages.change_user_projects"): (302, 403, 403, 403, 302),
+    ("POST", "pages.change_user_active"): (302, 403, 403, 403, 400),  # neither 0 nor 1
+    ("POST", "pages.reset_user_password"): (302, 403, 403, 403, 200),  # shows it once
     ("GET", "pages.audit_page"): (302, 403, 403, 403, 200),
     ("GET", "pages.audit_export"): (302, 403, 403, 403, 200),
     ("POST", "api.new_project"): (401, 403, 403, 403, 400),  # empty body
@@ -152,6 +162,7 @@ def place(make, client) -> Place:
     form = make.form(project=project)
     app_user, token = create_app_user(project, "Phone")
     grant_form(app_user, form)
+    spare_user = make.user("viewer", projects=[project])  # the users pages change this one
     own_case = _case(project.id, "LOCAL")
     other_case = _case(project.id, "MMR-YG")
     db.session.commit()
@@ -183,6 +194,8 @@ def place(make, client) -> Place:
         "kind": "png",
         "filename": "style.css",
         "uuid": own_case,
+        "mission_code": "KHM",
+        "user_id": spare_user.id,
     }
     return Place(params, own_case, other_case)
 

@@ -32,6 +32,13 @@ ACTIONS = {
     "form.publish": "published a form version",
     "app_user.create": "created an app user (a phone's access)",
     "app_user.revoke": "revoked an app user",
+    "sync.retry": "sent a peer mission's dead-lettered changes again",
+    "user.create": "created a user (name and password never recorded)",
+    "user.role": "changed a user's role",
+    "user.deactivate": "deactivated a user (they can no longer log in)",
+    "user.reactivate": "reactivated a user",
+    "user.password_reset": "reset a user's password (the password is never recorded)",
+    "user.projects": "changed the projects a user may reach",
 }
 MAX_LIMIT = 500
 
