@@ -2,6 +2,9 @@
 
 The rows join the caller's session and are committed (or rolled back) with the case, so a
 change is never sent without being saved, nor saved without being queued for sending.
+An upsert of a case this mission owns also carries its person's linkage encoding
+(`payload["linkage"]`, sync.linkage_store.encoding_for) when this mission has a linkage
+secret: the receiver matches it against its persons. Never names.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.cases.models import Case, CaseVersion
+from sync.linkage_store import encoding_for
 from sync.models import SyncOutbox
 from sync.registry import Registry, load_registry
 from sync.routing import Route, only_changes, route_case
@@ -64,6 +68,8 @@ def record_case_change(
     routes = route_case(case, registry, own_mission, previously_shared(session, case.uuid))
     if case.owner_mission != own_mission:
         routes = _changes_only(routes, case_version.changes or {})
+    elif any(route.kind == "upsert" for route in routes):
+        routes = _with_linkage(routes, encoding_for(case))
     rows = [
         _queue(session, case.uuid, case_version.version, route, own_mission) for route in routes
     ]
@@ -80,6 +86,15 @@ def _changes_only(routes: list[Route], changes: dict) -> list[Route]:
             route = Route(route.mission, route.kind, payload)
         kept.append(route)
     return kept
+
+
+def _with_linkage(routes: list[Route], encoding: dict | None) -> list[Route]:
+    if encoding is None:
+        return routes
+    return [
+        Route(r.mission, r.kind, {**r.payload, "linkage": encoding}) if r.kind == "upsert" else r
+        for r in routes
+    ]
 
 
 def _queue(

@@ -32,6 +32,8 @@ ACTIONS = {
     "form.publish": "published a form version",
     "app_user.create": "created an app user (a phone's access)",
     "app_user.revoke": "revoked an app user",
+    "review.accept": "accepted a sync review item (e.g. merged a possible duplicate person)",
+    "review.reject": "rejected a sync review item (e.g. not the same person)",
 }
 MAX_LIMIT = 500
 
