@@ -1,6 +1,8 @@
-"""`casebridge missions ...`: this mission's signing key and the registry of peers."""
+"""`casebridge missions ...`: this mission's signing key, the linkage secret, the registry of peers."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 from flask import current_app
@@ -21,7 +23,7 @@ from sync.registry import (
 
 @click.group()
 def missions() -> None:
-    """This mission's key pair and the registry of linked missions."""
+    """This mission's key pair, its linkage secret and the registry of linked missions."""
 
 
 def _registry() -> Registry:
@@ -160,7 +162,7 @@ def linkage_key_set(replace: bool) -> None:
     from sync.linkage_secret import LinkageSecretError, fingerprint, parse_secret
 
     try:
-        secret = parse_secret(click.get_text_stream("stdin").read())
+        secret = parse_secret(sys.stdin.read())
     except LinkageSecretError as error:
         raise click.ClickException(str(error)) from None
     _replace_secret(secret, replace)

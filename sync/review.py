@@ -202,9 +202,8 @@ def _open(review_id: int) -> SyncReview:
 
 
 def _decide(review: SyncReview, state: str, user: User) -> None:
-    review.state = state
-    review.decided_by = user.id
-    review.decided_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    user_id, now = user.id, dt.datetime.now(dt.UTC).replace(tzinfo=None)  # read, then write:
+    review.state, review.decided_by, review.decided_at = state, user_id, now  # one CHECK
     record(
         f"review.{'accept' if state == 'accepted' else 'reject'}",
         user_id=user.id,
@@ -228,8 +227,8 @@ def accept(review_id: int, user: User, person_id: int | None = None) -> SyncRevi
     if case is None or target is None:
         raise ReviewClosed(f"Review {review_id}: its case or candidate is gone.")
     merge_person(case.person, target)
-    review.chosen_person_id = chosen
     _decide(review, "accepted", user)
+    review.chosen_person_id = chosen
     db.session.flush()
     return review
 
