@@ -1,4 +1,4 @@
-"""`casebridge missions ...`: this mission's signing key, the linkage secret, the registry of peers."""
+"""`casebridge missions ...`: this mission's signing key, linkage secret, registry of peers."""
 
 from __future__ import annotations
 
