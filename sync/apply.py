@@ -46,9 +46,14 @@ from server.cases.operations import CHILD_MODELS, derive, set_field, set_record_
 from server.cases.reading import convert
 from server.extensions import db
 from server.projects.operations import default_project
-from sync.linkage import BLOOM_BITS, Match, PersonEncoding
-from sync.linkage_encoding import TOKEN_BYTES
-from sync.linkage_store import current_linkage, find_matches, forget_encoding, store_encodings
+from sync.linkage import Match, PersonEncoding
+from sync.linkage_store import (
+    current_linkage,
+    find_matches,
+    forget_encoding,
+    received_encoding,
+    store_encodings,
+)
 from sync.models import SyncAppliedVersion, SyncInboxChange
 from sync.outbox import previously_shared, record_case_change
 from sync.registry import Registry
@@ -137,35 +142,13 @@ def read_payload(payload: dict) -> Payload:
 
 
 def read_linkage(data: object) -> PersonEncoding | None:
-    """A received person encoding, its sizes checked (its contents are keyed noise)."""
+    """A received person encoding, its shape and sizes checked."""
     if data is None:
         return None
-    if not isinstance(data, dict):
-        raise InvalidChange("linkage: a person encoding.")
     try:
-        encoding = PersonEncoding.from_json({**data, "ref": "incoming"})
-    except (KeyError, TypeError, ValueError):
+        return received_encoding(data)
+    except ValueError:
         raise InvalidChange("linkage: not a person encoding.") from None
-    blooms = (encoding.first, encoding.family, encoding.full)
-    tokens = [
-        encoding.name_pair,
-        encoding.document,
-        encoding.phone,
-        encoding.name_dob,
-        encoding.birthdate,
-        encoding.birth_year,
-        encoding.gender,
-        *encoding.blocks,
-        *encoding.near_years,
-    ]
-    if (
-        any(bloom.bit_length() > BLOOM_BITS for bloom in blooms)
-        or any(token is not None and len(token) != TOKEN_BYTES for token in tokens)
-        or len(encoding.blocks) > 64
-        or len(encoding.near_years) > 2
-    ):
-        raise InvalidChange("linkage: a person encoding of the wrong size.")
-    return encoding
 
 
 def _read_record(record: object) -> tuple[Record, str, dict[str, object]]:

@@ -29,10 +29,12 @@ from server.cases.models import Case, Person
 from server.extensions import db
 from sync.linkage import Encoder, LocalIndex, Match, PersonEncoding, PersonValues, match_one
 from sync.linkage import exact_tokens as _exact_tokens
-from sync.linkage_encoding import BLOOM_BITS
+from sync.linkage_encoding import BLOOM_BITS, TOKEN_BYTES
 from sync.linkage_secret import fingerprint, linkage_secret_path, load_linkage_secret
 from sync.models import PersonLinkage, PersonLinkageKey
 
+#: Most blocking keys a received encoding may hold (a person has a handful).
+MAX_BLOCKS = 64
 #: Persons encoded per round of `refresh_encodings` (one SELECT, one INSERT per table).
 REFRESH_BATCH = 1000
 VALUE_COLUMNS = (
@@ -83,6 +85,36 @@ def encoding_for(case: Case, linkage: Linkage | None = None) -> dict | None:
     if linkage is None or case.person is None:
         return None
     return linkage.encoder.encode(PersonValues.from_person(case.person, ref=case.uuid)).as_json()
+
+
+def received_encoding(data: object) -> PersonEncoding:
+    """A peer's encoding (`payload["linkage"]`), its shape and sizes checked (its contents
+    are keyed noise); ValueError if it is not one."""
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
+    try:
+        encoding = PersonEncoding.from_json({**data, "ref": "incoming"})
+    except (KeyError, TypeError) as error:
+        raise ValueError("not a person encoding") from error
+    tokens = [
+        encoding.name_pair,
+        encoding.document,
+        encoding.phone,
+        encoding.name_dob,
+        encoding.birthdate,
+        encoding.birth_year,
+        encoding.gender,
+        *encoding.blocks,
+        *encoding.near_years,
+    ]
+    if (
+        any(b.bit_length() > BLOOM_BITS for b in (encoding.first, encoding.family, encoding.full))
+        or any(token is not None and len(token) != TOKEN_BYTES for token in tokens)
+        or len(encoding.blocks) > MAX_BLOCKS
+        or len(encoding.near_years) > 2
+    ):
+        raise ValueError("a person encoding of the wrong size")
+    return encoding
 
 
 # ---- the keys of an encoding ------------------------------------------------------------

@@ -569,8 +569,12 @@ def test_a_person_khm_registered_years_before_is_linked_not_duplicated(nodes, ph
         ]
     )
     assert reviews == [("possible_duplicate", "open", [registered["person"]])]
+    secret = (khm.folder / "linkage.key").read_text().strip()
+    sent = repr(tha.read(lambda: db.session.scalars(select(SyncOutbox.payload)).all()))
+    assert secret not in sent
     for node in nodes.values():
-        assert "Sreypov" not in node.logs() and "Chorn" not in node.logs()
+        logs = node.logs()
+        assert "Sreypov" not in logs and "Chorn" not in logs and secret not in logs
 
 
 def post_envelope(node: Node, envelope: dict | bytes) -> requests.Response:
