@@ -48,6 +48,9 @@ class DefaultConfig:
     MISSIONS_FILE = ""
     #: This mission's Ed25519 private key (PEM, mode 0600); empty: instance/mission_ed25519.pem.
     MISSION_KEY_FILE = ""
+    #: The record-linkage secret shared by linked missions (base64, mode 0600, see
+    #: sync/linkage_secret.py); empty: instance/linkage.key. No file: linkage is off.
+    LINKAGE_KEY_FILE = ""
     #: How far a batch's timestamp may be from this server's clock, either way (seconds).
     SYNC_MAX_CLOCK_SKEW_SECONDS = 300
     #: Largest signed batch the inbox reads (bytes), and most changes in one batch.

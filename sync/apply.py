@@ -16,6 +16,15 @@
 - Anything else (a tombstone for our own case, a copy from a mission that does not own
   it) is acknowledged as `ignored`, and changes nothing.
 
+**No duplicate persons**: before an owner's case becomes a new copy here, the person
+encoding it carries (`payload["linkage"]`, keyed with the secret linked missions share:
+never names) is matched against the local persons (sync.linkage_store). A certain match:
+the copy's person is that person (no second Person; its earlier episodes and this case's
+make it re-trafficked, see server.cases.queries.is_retrafficked), and the owner's person
+values only fill what this mission left blank. A possible match: the copy gets a person of
+its own, keeping the encoding, and a review item is opened (sync.review). Without a secret
+here, or an encoding in the change, there is no matching.
+
 Order: each origin numbers its own versions of a case. The newest applied per case and
 origin is kept (SyncAppliedVersion); an older change arriving later is `stale`: kept in
 the inbox, acknowledged, not applied. Only the field table's fields that may travel are
@@ -37,9 +46,18 @@ from server.cases.operations import CHILD_MODELS, derive, set_field, set_record_
 from server.cases.reading import convert
 from server.extensions import db
 from server.projects.operations import default_project
+from sync.linkage import Match, PersonEncoding
+from sync.linkage_store import (
+    current_linkage,
+    find_matches,
+    forget_encoding,
+    received_encoding,
+    store_encodings,
+)
 from sync.models import SyncAppliedVersion, SyncInboxChange
 from sync.outbox import previously_shared, record_case_change
 from sync.registry import Registry
+from sync.review import propose_duplicate
 from sync.routing import CASE_PARTS, SYNC_PURPOSE
 from sync.schemas import UUID_TEXT
 
@@ -61,6 +79,8 @@ class Payload:
     #: (dataset, record uuid, {field name: value})
     records: list[tuple[Record, str, dict[str, object]]] = field(default_factory=list)
     purposes: list[str] = field(default_factory=list)
+    #: The person's linkage encoding, if the owner sent one (see sync.linkage_store).
+    linkage: PersonEncoding | None = None
 
 
 def apply_received(change: dict, *, own_mission: str, registry: Registry | None = None) -> str:
@@ -117,7 +137,18 @@ def read_payload(payload: dict) -> Payload:
     if not isinstance(purposes, list) or not all(isinstance(p, str) for p in purposes):
         raise InvalidChange("consent.purposes: a list of purposes.")
     result.purposes = purposes
+    result.linkage = read_linkage(payload.get("linkage"))
     return result
+
+
+def read_linkage(data: object) -> PersonEncoding | None:
+    """A received person encoding, its shape and sizes checked."""
+    if data is None:
+        return None
+    try:
+        return received_encoding(data)
+    except ValueError:
+        raise InvalidChange("linkage: not a person encoding.") from None
 
 
 def _read_record(record: object) -> tuple[Record, str, dict[str, object]]:
@@ -183,19 +214,26 @@ def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str,
     if case is None:
         if payload.owner_mission != origin or origin == own_mission:
             return IGNORED  # only an owner shares a case; a case of ours that is gone stays gone
-        case = _new_copy(change["case_uuid"], origin)
+        case, linked, possible = _new_copy(change["case_uuid"], origin, payload.linkage)
         created = True
     elif case.owner_mission == origin != own_mission:
-        created = False  # the owner's newer view of our copy
+        created, linked, possible = False, {}, []  # the owner's newer view of our copy
     elif (
         case.owner_mission == own_mission
         and payload.owner_mission == own_mission
         and origin in previously_shared(db.session, case.uuid)
     ):
-        created = False  # a follow-up of our case by a mission we shared it with
+        # a follow-up of our case by a mission we shared it with
+        created, linked, possible = False, {}, []
     else:
         return IGNORED
-    fields = {name: v for name, v in payload.fields.items() if set_field(case, FIELDS[name], v)}
+    keep_person = case.owner_mission != own_mission and _person_shared(case)
+    fields = {
+        name: v
+        for name, v in payload.fields.items()
+        if not (keep_person and _kept(case.person, FIELDS[name]))
+        and set_field(case, FIELDS[name], v)
+    }
     records = [r for r in (_apply_record(case, *record) for record in payload.records) if r]
     if case.owner_mission != own_mission:
         _copy_consent(case, origin, payload.purposes)
@@ -209,29 +247,63 @@ def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str,
         case=case,
         version=case.version,
         sync_change_id=change["change_id"],
-        changes={"create": created, "origin_mission": origin, "fields": fields, "records": records},
+        changes={"create": created, "origin_mission": origin, "fields": fields, "records": records}
+        | ({"linked": linked} if linked else {}),
         conflicts=[],
     )
     db.session.add(version)
     db.session.flush()
+    if possible:
+        propose_duplicate(case, possible)
     if case.owner_mission == own_mission:
         record_case_change(db.session, case, version, registry=registry, own_mission=own_mission)
     return APPLIED
 
 
-def _new_copy(case_uuid: str, origin: str) -> Case:
-    """A linked mission's case, held here: its own person, in the default project."""
+def _new_copy(
+    case_uuid: str, origin: str, encoding: PersonEncoding | None
+) -> tuple[Case, dict, list[Match]]:
+    """A linked mission's case, held here, in the default project: with the local person it
+    certainly is, else with a person of its own. Also what linkage found (for the version)
+    and the possible matches (for review)."""
     project = default_project(current_app.config["DEFAULT_PROJECT_NAME"])
+    linkage = current_linkage() if encoding is not None else None
+    matches = find_matches(encoding, linkage) if linkage is not None else []
+    certain = [m for m in matches if m.status == "certain"]
+    person = db.session.get(Person, int(certain[0].local)) if certain else None
+    if person is None:
+        person = Person(uuid=new_uuid(), citizenship=[])
     case = Case(
         uuid=case_uuid,
         project_id=project.id,
-        person=Person(uuid=new_uuid(), citizenship=[]),
+        person=person,
         owner_mission=origin,
         status="Active",
         version=0,
     )
     db.session.add(case)
-    return case
+    if linkage is not None and person.id is None:
+        db.session.flush()  # the person's id, for its encoding
+        store_encodings([(person.id, encoding)], linkage.key_id, "peer")
+        person.needs_linkage = False
+    if certain:
+        return case, {"status": "certain", "reason": certain[0].reason}, []
+    if matches:
+        return case, {"status": "possible", "reason": matches[0].reason}, matches
+    return case, {}, []
+
+
+def _person_shared(case: Case) -> bool:
+    """The copy's person is one this mission knew already (linked): it has other cases."""
+    return any(other is not case for other in case.person.cases)
+
+
+def _kept(person: Person, spec: Field) -> bool:
+    """A linked person's value this mission holds: the owner's only fills blanks."""
+    if spec.part != "person":
+        return False
+    value = getattr(person, spec.attribute)
+    return value is not None and value != []
 
 
 def _apply_record(case: Case, dataset: Record, uuid: str, values: dict) -> dict | None:
@@ -242,9 +314,9 @@ def _apply_record(case: Case, dataset: Record, uuid: str, values: dict) -> dict 
     created = record is None
     if created:
         record = model(uuid=uuid)
+        getattr(case, collection).append(record)  # in the session first, then the person's
         if model is Episode:
             record.person = case.person
-        getattr(case, collection).append(record)
     specs = CHILD_FIELDS[dataset]
     changed = {k: v for k, v in values.items() if set_record_field(record, specs[k], v)}
     if not (created or changed):
@@ -301,6 +373,7 @@ def withdraw_copy(case: Case, origin: str, change_id: str) -> None:
         set_field(case, spec, [] if spec.kind in MULTI_KINDS else None)
     if not person_shared:
         case.person.birth_year = None
+        forget_encoding(case.person.id)  # the owner's encoding of the person goes too
     for _model, collection in CHILD_MODELS.values():
         records = getattr(case, collection)
         for record in [r for r in records if r.uuid in record_uuids]:

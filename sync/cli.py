@@ -1,6 +1,8 @@
-"""`casebridge missions ...`: this mission's signing key and the registry of peers."""
+"""`casebridge missions ...`: this mission's signing key, linkage secret, registry of peers."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 from flask import current_app
@@ -21,7 +23,7 @@ from sync.registry import (
 
 @click.group()
 def missions() -> None:
-    """This mission's key pair and the registry of linked missions."""
+    """This mission's key pair, its linkage secret and the registry of linked missions."""
 
 
 def _registry() -> Registry:
@@ -118,6 +120,76 @@ def list_command() -> None:
         )
 
 
+@missions.group("linkage-key")
+def linkage_key() -> None:
+    """The record-linkage secret this mission shares with its linked missions."""
+
+
+def _replace_secret(secret: bytes, replace: bool) -> None:
+    from server.extensions import db
+    from sync.linkage_secret import LinkageSecretError, linkage_secret_path, write_linkage_secret
+    from sync.linkage_store import mark_all_for_encoding
+
+    path = linkage_secret_path()
+    try:
+        write_linkage_secret(secret, path, replace=replace)
+    except LinkageSecretError as error:
+        raise click.ClickException(str(error)) from None
+    count = mark_all_for_encoding()
+    db.session.commit()
+    click.echo(f"Linkage secret written to {path} (mode 0600); never printed.")
+    click.echo(f"{count} person(s) will be encoded again (now: `casebridge sync encode`).")
+
+
+@linkage_key.command("generate")
+@click.option("--replace", is_flag=True, help="Replace this mission's secret.")
+@with_appcontext
+def linkage_key_generate(replace: bool) -> None:
+    """Make a new secret (32 random bytes). Copy the file to each linked mission by hand
+    or over an encrypted channel, and `linkage-key set` it there."""
+    from sync.linkage_secret import fingerprint, new_secret
+
+    secret = new_secret()
+    _replace_secret(secret, replace)
+    click.echo(f"Fingerprint: {fingerprint(secret)}")
+
+
+@linkage_key.command("set")
+@click.option("--replace", is_flag=True, help="Replace this mission's secret.")
+@with_appcontext
+def linkage_key_set(replace: bool) -> None:
+    """Take the group's secret (base64, as in the file) from standard input."""
+    from sync.linkage_secret import LinkageSecretError, fingerprint, parse_secret
+
+    try:
+        secret = parse_secret(sys.stdin.read())
+    except LinkageSecretError as error:
+        raise click.ClickException(str(error)) from None
+    _replace_secret(secret, replace)
+    click.echo(f"Fingerprint: {fingerprint(secret)}")
+
+
+@linkage_key.command("show")
+@with_appcontext
+def linkage_key_show() -> None:
+    """The secret's fingerprint (the same on every mission holding it), not the secret."""
+    from sync.linkage_secret import (
+        LinkageSecretError,
+        fingerprint,
+        linkage_secret_path,
+        load_linkage_secret,
+    )
+
+    try:
+        secret = load_linkage_secret()
+    except LinkageSecretError as error:
+        raise click.ClickException(str(error)) from None
+    if secret is None:
+        click.echo(f"No linkage secret at {linkage_secret_path()}: linkage is off.")
+        return
+    click.echo(f"Fingerprint: {fingerprint(secret)} ({linkage_secret_path()})")
+
+
 @click.group("sync")
 def sync_commands() -> None:
     """The outbox: what waits to be sent to linked missions, and sending it now."""
@@ -184,3 +256,19 @@ def retry_command(code: str | None) -> None:
     count = retry_dead(code)
     db.session.commit()
     click.echo(f"{count} change(s) will be sent again.")
+
+
+@sync_commands.command("encode")
+@with_appcontext
+def encode_command() -> None:
+    """Encode every person whose linkage encoding is missing or out of date (in bulk; the
+    inbox does it too before matching, for the few made since)."""
+    from server.extensions import db
+    from sync.linkage_store import current_linkage, refresh_encodings
+
+    linkage = current_linkage()
+    if linkage is None:
+        raise click.ClickException("No linkage secret: `casebridge missions linkage-key ...`.")
+    count = refresh_encodings(linkage)
+    db.session.commit()
+    click.echo(f"{count} person(s) encoded.")

@@ -1,16 +1,22 @@
-"""Sync tables: the outbox (changes to send), the inbox (changes received), seen nonces."""
+"""Sync tables: the outbox (changes to send), the inbox (changes received), seen nonces,
+the persons' linkage encodings, and the review queue."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, CheckConstraint, Index, String, Text, func
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.extensions import db
 
 OUTBOX_STATES = ("pending", "sent", "acked", "dead")
 CHANGE_KINDS = ("upsert", "tombstone")
+#: local: encoded here from the person's values · peer: received with a linked mission's
+#: case (its person here has no names: the names stayed with the owner).
+ENCODING_SOURCES = ("local", "peer")
+REVIEW_KINDS = ("possible_duplicate", "conflict", "transfer", "referral")
+REVIEW_STATES = ("open", "accepted", "rejected")
 
 
 class SyncOutbox(db.Model):
@@ -101,3 +107,64 @@ class SyncSeenNonce(db.Model):
     #: The batch's own timestamp (UTC, naive), by which old nonces are pruned.
     sent_at: Mapped[dt.datetime] = mapped_column(index=True)
     seen_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class PersonLinkage(db.Model):
+    """A local person's record-linkage encoding (sync.linkage_encoding.PersonEncoding as
+    JSON), kept so that matching does not encode every person again. Personal data: whoever
+    holds the linkage secret can test names against it."""
+
+    __tablename__ = "person_linkage"
+    __table_args__ = (CheckConstraint(f"source IN {ENCODING_SOURCES!r}", name="source_known"),)
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: The fingerprint of the linkage secret it was made with (sync.linkage_secret).
+    key_id: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(8))
+    encoding: Mapped[dict] = mapped_column(JSON)
+
+
+class PersonLinkageKey(db.Model):
+    """The keyed blocking keys, exact tokens and spellings of a person's encoding, indexed:
+    candidates for an incoming person are found with one SELECT, not by reading them all."""
+
+    __tablename__ = "person_linkage_keys"
+
+    key: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class SyncReview(db.Model):
+    """An item of the review queue: a decision sync leaves to a person (see sync.review).
+
+    Ids, scores and reasons only, never a personal value. A rejected possible duplicate
+    stays, so that the same pair is not proposed again.
+    """
+
+    __tablename__ = "sync_reviews"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {REVIEW_KINDS!r}", name="kind_known"),
+        CheckConstraint(f"state IN {REVIEW_STATES!r}", name="state_known"),
+        CheckConstraint("(state = 'open') = (decided_at IS NULL)", name="decided_when_closed"),
+        Index("ix_sync_reviews_state_kind", "state", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    state: Mapped[str] = mapped_column(String(8), default="open", server_default="open")
+    case_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    #: The case's person when the item was opened (possible duplicate: the new one).
+    person_id: Mapped[int | None]
+    #: Possible duplicate: [{"person_id", "score", "name", "reason"}], best first.
+    candidates: Mapped[list] = mapped_column(JSON, default=list)
+    #: What decided the proposal, e.g. "birthdate" (a rule's name, never a value).
+    reason: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    #: Who decided, and when; NULL while open. Accepted: the person chosen.
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[dt.datetime | None]
+    chosen_person_id: Mapped[int | None]

@@ -2,6 +2,9 @@
 
 The rows join the caller's session and are committed (or rolled back) with the case, so a
 change is never sent without being saved, nor saved without being queued for sending.
+An upsert of a case this mission owns also carries its person's linkage encoding
+(`payload["linkage"]`, sync.linkage_store.encoding_for) when this mission has a linkage
+secret: the receiver matches it against its persons. Never names.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.cases.models import Case, CaseVersion
+from sync.linkage_store import Linkage, encoding_for
 from sync.models import SyncOutbox
 from sync.registry import Registry, load_registry
 from sync.routing import Route, only_changes, route_case
@@ -50,12 +54,14 @@ def record_case_change(
     *,
     registry: Registry | None = None,
     own_mission: str | None = None,
+    linkage: Linkage | None = None,
 ) -> list[SyncOutbox]:
     """Queue the case, as each linked mission may see it, in the caller's transaction.
 
     A case this mission owns goes to its linked missions; a linked mission's case held
     here (followed up here) goes back to its owner with what this version changed (see
-    sync.routing). Returns the rows added; the caller commits.
+    sync.routing). Returns the rows added; the caller commits. A batch passes one
+    `linkage` for all its cases: its encoder caches the bigrams they share.
     """
     own_mission = own_mission or current_app.config["MISSION_CODE"]
     registry = registry if registry is not None else load_registry()
@@ -64,6 +70,8 @@ def record_case_change(
     routes = route_case(case, registry, own_mission, previously_shared(session, case.uuid))
     if case.owner_mission != own_mission:
         routes = _changes_only(routes, case_version.changes or {})
+    elif any(route.kind == "upsert" for route in routes):
+        routes = _with_linkage(routes, encoding_for(case, linkage))
     rows = [
         _queue(session, case.uuid, case_version.version, route, own_mission) for route in routes
     ]
@@ -80,6 +88,15 @@ def _changes_only(routes: list[Route], changes: dict) -> list[Route]:
             route = Route(route.mission, route.kind, payload)
         kept.append(route)
     return kept
+
+
+def _with_linkage(routes: list[Route], encoding: dict | None) -> list[Route]:
+    if encoding is None:
+        return routes
+    return [
+        Route(r.mission, r.kind, {**r.payload, "linkage": encoding}) if r.kind == "upsert" else r
+        for r in routes
+    ]
 
 
 def _queue(
@@ -120,14 +137,18 @@ def record_case_deletion(
 
 
 def record_normalization(
-    session: Session, outcome: Outcome, *, registry: Registry | None = None
+    session: Session,
+    outcome: Outcome,
+    *,
+    registry: Registry | None = None,
+    linkage: Linkage | None = None,
 ) -> list[SyncOutbox]:
     """The hook for the submission jobs: queue the version a normalization just made.
 
     Call it after the session was flushed (the new case has its id), before the commit. A
-    batch passes the registry it read once.
+    batch passes the registry it read once, and one linkage encoder.
     """
     case = outcome.case
     if case is None or outcome.already_applied or outcome.version is None:
         return []
-    return record_case_change(session, case, outcome.version, registry=registry)
+    return record_case_change(session, case, outcome.version, registry=registry, linkage=linkage)

@@ -68,6 +68,8 @@ def screening_xml(
     instance_id: str | None = None,
     consent: str = "true",
     first: str = "Sokha",
+    family: str = "Chan",
+    share: str = "true",
     gender: str = "feminine",
     birthdate: str = "1995-04-02",
     citizenship: str = "KHM",
@@ -94,8 +96,8 @@ def screening_xml(
         '<?xml version="1.0"?>'
         '<data xmlns:jr="http://openrosa.org/javarosa" xmlns:orx="http://openrosa.org/xforms" '
         'id="mini_screening" version="1">'
-        f"<ref>CB-{case_id[:8]}</ref><consent>{consent}</consent><share>true</share>"
-        f"<first>{first}</first><family>Chan</family><gender>{gender}</gender>"
+        f"<ref>CB-{case_id[:8]}</ref><consent>{consent}</consent><share>{share}</share>"
+        f"<first>{first}</first><family>{family}</family><gender>{gender}</gender>"
         f"<birthdate>{birthdate}</birthdate><citizenship>{citizenship}</citizenship>"
         f"<tstatus>{status}</tstatus><exploitation>{exploitation}</exploitation>"
         f"<children>{children}</children>{event_xml}"

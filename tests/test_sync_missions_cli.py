@@ -144,3 +144,66 @@ def test_the_example_registry_is_valid():
     registry = load_registry(example)
     assert set(registry.missions) == {"KHM", "THA"}
     assert registry.get("THA").fields == frozenset()  # default deny
+
+
+# ---- the linkage secret -----------------------------------------------------------------
+
+
+@pytest.fixture
+def linkage_file(app, monkeypatch, tmp_path) -> Path:
+    path = tmp_path / "instance" / "linkage.key"
+    monkeypatch.setitem(app.config, "LINKAGE_KEY_FILE", str(path))
+    return path
+
+
+def test_linkage_key_generate_writes_a_0600_secret_it_never_prints(runner, linkage_file):
+    from sync.linkage_secret import fingerprint, load_linkage_secret
+
+    result = runner.invoke(args=["missions", "linkage-key", "generate"])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(linkage_file.stat().st_mode) == 0o600
+    secret = load_linkage_secret(linkage_file)
+    assert linkage_file.read_text().strip() not in result.output
+    assert f"Fingerprint: {fingerprint(secret)}" in result.output
+    again = runner.invoke(args=["missions", "linkage-key", "generate"])
+    assert again.exit_code != 0 and "exists" in again.output
+    assert load_linkage_secret(linkage_file) == secret, "not overwritten without --replace"
+    shown = runner.invoke(args=["missions", "linkage-key", "show"])
+    assert (
+        fingerprint(secret) in shown.output and linkage_file.read_text().strip() not in shown.output
+    )
+
+
+def test_linkage_key_set_takes_the_groups_secret_from_stdin_and_marks_persons(
+    runner, linkage_file, app_context, make
+):
+    import base64
+    import uuid
+
+    from server.cases.models import Case, Person
+    from server.extensions import db
+    from sync.linkage_secret import load_linkage_secret
+
+    project = make.project()
+    person = Person(uuid=str(uuid.uuid4()), first_name="Dara", citizenship=[], needs_linkage=False)
+    db.session.add(
+        Case(uuid=str(uuid.uuid4()), project_id=project.id, person=person, owner_mission="KHM")
+    )
+    db.session.commit()
+    text = base64.b64encode(bytes(range(32))).decode()
+    assert runner.invoke(args=["missions", "linkage-key", "set"], input="short").exit_code != 0
+    result = runner.invoke(args=["missions", "linkage-key", "set"], input=text + "\n")
+    assert result.exit_code == 0, result.output
+    assert load_linkage_secret(linkage_file) == bytes(range(32)) and text not in result.output
+    db.session.expire_all()
+    assert db.session.get(Person, person.id).needs_linkage is True, "encoded again"
+    encoded = runner.invoke(args=["sync", "encode"])
+    assert encoded.exit_code == 0 and "1 person(s) encoded" in encoded.output
+    db.session.expire_all()
+    assert db.session.get(Person, person.id).needs_linkage is False
+
+
+def test_without_a_linkage_secret_show_says_linkage_is_off(runner, linkage_file):
+    result = runner.invoke(args=["missions", "linkage-key", "show"])
+    assert result.exit_code == 0 and "linkage is off" in result.output
+    assert runner.invoke(args=["sync", "encode"]).exit_code != 0

@@ -2,9 +2,10 @@
 KHM and MMR (sources). Each has its own database (SQLite file, or a database of its own
 in the test PostgreSQL server), its own Redis database number, instance folder, Ed25519
 key and registry, and runs the Procfile's processes: `web` (gunicorn), `worker` and
-`sync`. Phones post through the real OpenRosa endpoint with app-user tokens made through
-the real API. Scenarios 1, 2, 3, 5 and 6 of issue 5; linkage (4) and concurrent edits (7)
-are later work.
+`sync`. The three share one linkage secret. Phones post through the real OpenRosa
+endpoint with app-user tokens made through the real API. Scenarios 1 to 6 of issue 5
+(4: a person KHM registered years before is linked, not duplicated, and re-trafficked; a
+possible match goes to KHM's review queue); concurrent edits (7) are later work.
 """
 
 from __future__ import annotations
@@ -27,14 +28,16 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from redis import Redis
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, func, select, text
 
 from server import create_app
 from server.auth.operations import create_user
-from server.cases.models import Case
+from server.cases.models import Case, Person
+from server.cases.queries import is_retrafficked
 from server.extensions import db
 from server.submissions.models import Submission
-from sync.models import SyncInboxChange, SyncOutbox
+from sync.linkage_secret import new_secret, write_linkage_secret
+from sync.models import SyncInboxChange, SyncOutbox, SyncReview
 from sync.registry import Registry, save_registry
 from sync.signing import canonical_json, new_batch, sign_batch
 from tests.cases_support import SCREENING_MD, screening_xml
@@ -55,6 +58,7 @@ ALLOWED = {
         "prs_Birthdate",
         "prs_Citizenship",
         "vic_TraffickingStatus",
+        "vic_TypeOfExploitation",
         "hte_Type",
         "hte_Country",
         "hte_Date",
@@ -123,10 +127,11 @@ class Node:
         (folder / "logs").mkdir(parents=True, exist_ok=True)
         self.app: Flask | None = None
 
-    def set_up(self, registry: Registry) -> None:
-        """Schema, an admin, the forms; the registry and key the processes will read."""
+    def set_up(self, registry: Registry, linkage_secret: bytes) -> None:
+        """Schema, an admin, the forms; the registry and keys the processes will read."""
         save_registry(registry, self.folder / "missions.json")
         write_key(self.folder / "mission_ed25519.pem", self.key)
+        write_linkage_secret(linkage_secret, self.folder / "linkage.key")
         self.app = create_app("testing", self.settings())
         with self.app.app_context():
             from flask_migrate import upgrade
@@ -147,6 +152,7 @@ class Node:
             "MISSION_CODE": self.code,
             "MISSIONS_FILE": str(self.folder / "missions.json"),
             "MISSION_KEY_FILE": str(self.folder / "mission_ed25519.pem"),
+            "LINKAGE_KEY_FILE": str(self.folder / "linkage.key"),
             "ODK_VALIDATE": "off",
         }
 
@@ -254,6 +260,8 @@ class Node:
             person = case.person
             return {
                 "owner": case.owner_mission,
+                "person": person.id,
+                "retrafficked": is_retrafficked(case),
                 "version": case.version,
                 "reference": case.reference,
                 "status": case.status,
@@ -360,6 +368,7 @@ def nodes(database_url, redis_url, tmp_path_factory):
             code: Node(code, folder / code.lower(), databases[code], f"{redis_url}?db={i + 1}")
             for i, code in enumerate(CODES)
         }
+        linkage_secret = new_secret()  # one group: the three may compare persons
         try:
             for node in made.values():
                 registry = Registry(
@@ -373,7 +382,7 @@ def nodes(database_url, redis_url, tmp_path_factory):
                         for other in made.values()
                     }
                 )
-                node.set_up(registry)
+                node.set_up(registry, linkage_secret)
                 node.start()
             for node in made.values():
                 node.wait_until_serving()
@@ -512,6 +521,60 @@ def test_khm_down_for_a_while_gets_the_case_once_it_returns(nodes, phones):
     time.sleep(1)
     assert khm.inbox(case_uuid) == [("THA", "upsert", 1)], "delivered once"
     assert len(khm.case(case_uuid)["versions"]) == 1
+
+
+def test_a_person_khm_registered_years_before_is_linked_not_duplicated(nodes, phones):
+    """Scenario 4: KHM screened Sreypov Chhorn in 2019 (kept at KHM); THA now screens
+    "Srey Pov Chorn", same birth date. Only the encoding travels, not the names; at KHM
+    the copy is her case, re-trafficking shows, and no second person is made."""
+    tha, khm = nodes["THA"], nodes["KHM"]
+    earlier, _, earlier_uuid = screening_xml(
+        first="Sreypov",
+        family="Chhorn",
+        birthdate="1990-07-15",
+        share="false",
+        events=(("exploitation", "KHM", "2019-05-01"),),
+    )
+    khm.submit(phones["KHM"], earlier)
+    registered = wait_until(arrived(khm, earlier_uuid), 30, "KHM's own case", khm)
+    assert not registered["retrafficked"]
+    persons_before = khm.read(lambda: db.session.scalar(select(func.count(Person.id))))
+
+    xml, _, case_uuid = screening_xml(first="Srey Pov", family="Chorn", birthdate="1990-07-15")
+    tha.submit(phones["THA"], xml)
+    copy = wait_until(arrived(khm, case_uuid), 30, "THA's case at KHM", tha, khm)
+    assert copy["person"] == registered["person"], "linked to the person KHM has"
+    assert copy["retrafficked"] and khm.case(earlier_uuid)["retrafficked"]
+    assert copy["names"] == ("Sreypov", "Chhorn"), "KHM's own spelling stays"
+    assert khm.read(lambda: db.session.scalar(select(func.count(Person.id)))) == persons_before
+    [payload] = khm.read(
+        lambda: db.session.scalars(
+            select(SyncInboxChange.payload).where(SyncInboxChange.case_uuid == case_uuid)
+        ).all()
+    )
+    assert payload["linkage"]["ref"] == case_uuid
+    assert "Srey" not in repr(payload) and "Chorn" not in repr(payload), "names stay at THA"
+
+    # The same name with no birth date to compare: possible only, KHM's review queue.
+    unsure, _, unsure_uuid = screening_xml(first="Sreypov", family="Chhorn", birthdate="")
+    tha.submit(phones["THA"], unsure)
+    other = wait_until(arrived(khm, unsure_uuid), 30, "the undated case at KHM", tha, khm)
+    assert other["person"] != registered["person"]
+    reviews = khm.read(
+        lambda: [
+            (r.kind, r.state, [c["person_id"] for c in r.candidates])
+            for r in db.session.scalars(
+                select(SyncReview).where(SyncReview.case_uuid == unsure_uuid)
+            )
+        ]
+    )
+    assert reviews == [("possible_duplicate", "open", [registered["person"]])]
+    secret = (khm.folder / "linkage.key").read_text().strip()
+    sent = repr(tha.read(lambda: db.session.scalars(select(SyncOutbox.payload)).all()))
+    assert secret not in sent
+    for node in nodes.values():
+        logs = node.logs()
+        assert "Sreypov" not in logs and "Chorn" not in logs and secret not in logs
 
 
 def post_envelope(node: Node, envelope: dict | bytes) -> requests.Response:

@@ -39,6 +39,8 @@ ACTIONS = {
     "user.reactivate": "reactivated a user",
     "user.password_reset": "reset a user's password (the password is never recorded)",
     "user.projects": "changed the projects a user may reach",
+    "review.accept": "accepted a sync review item (e.g. merged a possible duplicate person)",
+    "review.reject": "rejected a sync review item (e.g. not the same person)",
 }
 MAX_LIMIT = 500
 

@@ -22,9 +22,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     func,
     text,
+    true,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.extensions import db
@@ -75,9 +78,34 @@ class Person(UuidMixin, db.Model):
     mailing_country: Mapped[str | None] = mapped_column(String(3))
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[dt.datetime | None] = mapped_column(onupdate=func.now())
+    #: Its record-linkage encoding (sync.linkage_store) is missing or out of date: set for
+    #: a new person and when a value linkage reads changes; encoded lazily, in bulk.
+    needs_linkage: Mapped[bool] = mapped_column(default=True, server_default=true(), index=True)
 
     cases: Mapped[list[Case]] = relationship(back_populates="person", order_by="Case.id")
     episodes: Mapped[list[Episode]] = relationship(back_populates="person", order_by="Episode.id")
+
+
+#: The Person attributes a linkage encoding is made of (sync.linkage_encoding.PersonValues).
+LINKAGE_ATTRIBUTES = (
+    "first_name",
+    "middle_name",
+    "second_name",
+    "birthdate",
+    "birth_year",
+    "gender",
+    "identity_number",
+    "mobile_phone",
+)
+
+
+@event.listens_for(Person, "before_update")
+def _linkage_out_of_date(_mapper, _connection, person: Person) -> None:
+    """A changed name, date, gender, document or phone: encode the person again, later.
+    (Bulk Core UPDATEs of these columns must set needs_linkage themselves.)"""
+    state = sa_inspect(person)
+    if any(state.attrs[name].history.has_changes() for name in LINKAGE_ATTRIBUTES):
+        person.needs_linkage = True
 
 
 class Case(UuidMixin, db.Model):

@@ -28,6 +28,7 @@ from server.cases.operations import (
 from server.extensions import db
 from server.forms.models import FormDef
 from server.submissions.models import Submission, SubmissionState
+from sync.linkage_store import current_linkage
 from sync.outbox import record_normalization
 from sync.registry import load_registry
 
@@ -127,9 +128,9 @@ def _normalize_batch(submission_ids: list[int], *, bulk: bool) -> list[int]:
         if bulk:
             _write_outcomes([o.submission for o in outcomes])
     db.session.flush()  # new cases get their ids; then the sync outbox, same transaction
-    registry = load_registry()
+    registry, linkage = load_registry(), current_linkage()
     for outcome in outcomes:
-        record_normalization(db.session, outcome, registry=registry)
+        record_normalization(db.session, outcome, registry=registry, linkage=linkage)
     db.session.commit()
     return waiting_for_case
 
