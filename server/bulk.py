@@ -14,6 +14,7 @@ events: the caller keeps its objects in step (`set_committed_value`).
 from __future__ import annotations
 
 from sqlalchemy import Column, Table, func, insert, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 
@@ -53,12 +54,21 @@ def _copy(connection, table: Table, columns: list[Column], rows: list[dict]) -> 
     keys = [column.key for column in columns]
     names = ", ".join(dialect.identifier_preparer.quote(column.name) for column in columns)
     quoted_table = dialect.identifier_preparer.format_table(table)
+    statement = f"COPY {quoted_table} ({names}) FROM STDIN"  # noqa: S608 - names from the schema
     cursor = connection.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY {quoted_table} ({names}) FROM STDIN") as copy:  # noqa: S608 - names from the schema
-        for row in rows:
-            copy.write_row(
-                [
-                    value if process is None or value is None else process(value)
-                    for process, value in zip(processors, (row[key] for key in keys), strict=True)
-                ]
-            )
+    dbapi_error = dialect.loaded_dbapi.Error
+    try:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        value if process is None or value is None else process(value)
+                        for process, value in zip(
+                            processors, (row[key] for key in keys), strict=True
+                        )
+                    ]
+                )
+    except dbapi_error as error:
+        # As SQLAlchemy would raise it (a lock timeout is an OperationalError, which the
+        # batch job retries whole), not the driver's own class.
+        raise DBAPIError.instance(statement, None, error, dbapi_error) from error

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
 from server.bulk import insert_rows
 from server.cases.models import Person, new_uuid
@@ -77,3 +79,21 @@ def test_later_orm_inserts_take_fresh_ids(app_context):
 def test_no_rows_is_nothing_to_do(app_context):
     assert insert_rows(db.session, TABLE, COLUMNS, [], ids=True) == []
     assert insert_rows(db.session, TABLE, COLUMNS, [], ids=False) is None
+
+
+def test_a_lock_timeout_is_sqlalchemys_operational_error(app_context):
+    """So that the batch job retries it whole, as any other database error (the COPY path
+    talks to the driver directly)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's; SQLite takes the executemany path")
+    locker = db.engine.connect()
+    locker.begin()
+    locker.execute(text("LOCK TABLE persons IN EXCLUSIVE MODE"))
+    try:
+        db.session.execute(text("SET LOCAL lock_timeout = '200ms'"))
+        with pytest.raises(OperationalError):
+            insert_rows(db.session, TABLE, COLUMNS, [person_row()], ids=False)
+        db.session.rollback()
+    finally:
+        locker.rollback()
+        locker.close()
