@@ -38,6 +38,9 @@ class DefaultConfig:
     LOGIN_LOCKOUT_SECONDS = 15 * 60
     #: OpenRosa: largest submission POST advertised to phones (X-OpenRosa-Accept-Content-Length).
     OPENROSA_MAX_SUBMISSION_BYTES = 100_000_000
+    #: Attachments up to this size are kept in the database (in the submission's own
+    #: transaction); larger ones in files under instance/storage. 0: always files.
+    STORAGE_INLINE_MAX_BYTES = 256 * 1024
     #: Seconds a Digest nonce stays fresh; older ones get stale=true and a new challenge.
     DIGEST_NONCE_SECONDS = 300
     #: Trust X-Forwarded-* from one proxy (for https detection behind nginx).

@@ -349,14 +349,15 @@ def test_no_personal_data_in_logs(phone, caplog):
 
 
 def test_two_copies_arriving_at_once_make_one_record(phone, app, monkeypatch):
-    """The other copy is committed between our duplicate check and our commit."""
+    """The other copy is committed between our duplicate check and our commit (before our
+    first write: on SQLite, storing a small attachment in the database takes the write
+    lock, so nobody else commits after that)."""
     from server.submissions import operations
 
     original_save = operations._save_files
     raced = []
 
-    def save_then_race(files):
-        saved = original_save(files)
+    def race_then_save(files):
         if not raced:
             raced.append(True)
             with app.app_context():  # another request, its own session, commits first
@@ -369,9 +370,9 @@ def test_two_copies_arriving_at_once_make_one_record(phone, app, monkeypatch):
                     submitter=operations.Submitter(),
                 )
                 db.session.commit()
-        return saved
+        return original_save(files)
 
-    monkeypatch.setattr(operations, "_save_files", save_then_race)
+    monkeypatch.setattr(operations, "_save_files", race_then_save)
     response = phone(multipart(submission_xml(), {"p.jpg": b"jpeg"}))
     assert response.status_code == 201
     assert "already received" in _message(response)

@@ -249,7 +249,7 @@ def _save_files(files: list[IncomingFile]) -> dict[str, SavedFile]:
             continue
         if incoming.stream.seekable():
             incoming.stream.seek(0)  # a retried receive reads the same part again
-        stored = storage().save_stream(incoming.stream)
+        stored = storage().save_stream(incoming.stream, content_type=incoming.content_type)
         saved[incoming.name] = SavedFile(stored, incoming.content_type, _now())
     return saved
 
@@ -327,7 +327,7 @@ def _store_files(submission: Submission, files: list[IncomingFile]) -> list[str]
             continue  # already have it (a retry resending everything)
         if incoming.stream.seekable():
             incoming.stream.seek(0)  # a retried receive reads the same part again
-        saved = storage().save_stream(incoming.stream)
+        saved = storage().save_stream(incoming.stream, content_type=incoming.content_type)
         if attachment is None:
             attachment = SubmissionAttachment(name=incoming.name, expected=False)
             submission.attachments.append(attachment)
