@@ -57,7 +57,12 @@ def users() -> None:
 @with_appcontext
 def create_user_command(name, role, email, password_stdin, project_ids) -> None:
     """Create a user; without --password-stdin a password is generated and printed once."""
-    from server.auth.operations import UserExists, create_user, generate_password
+    from server.auth.operations import (
+        UserExists,
+        create_user,
+        generate_password,
+        record_user_created,
+    )
     from server.projects.models import Project
     from server.projects.operations import add_member, default_project
 
@@ -72,6 +77,13 @@ def create_user_command(name, role, email, password_stdin, project_ids) -> None:
     if role != "admin":
         for project in projects:
             add_member(project, user)
+    record_user_created(
+        user,
+        [p.id for p in projects],
+        email_given=email is not None,
+        by_user_id=None,
+        via="cli",
+    )
     db.session.commit()
     click.echo(f"Created {role} '{name}'.")
     if not password_stdin:

@@ -58,7 +58,12 @@ def test_create_gives_a_password_that_logs_in_and_records_no_secret(make, admin)
     assert member_of(user) == {project.id} and other.id not in member_of(user)
     [event] = events("user.create")
     assert (event.user_id, event.object_type, event.object_id) == (admin.id, "user", str(user.id))
-    assert event.details == {"role": "collector", "projects": [project.id], "email_given": True}
+    assert event.details == {
+        "role": "collector",
+        "projects": [project.id],
+        "email_given": True,
+        "via": "page",
+    }
     text = repr([(e.details, e.object_id) for e in db.session.scalars(select(AuditEvent))])
     assert password not in text and "amina" not in text
 

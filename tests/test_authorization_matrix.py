@@ -59,6 +59,9 @@ MATRIX: dict[tuple[str, ...], tuple[int, int, int, int, int]] = {
     ("GET", "pages.sync_page"): (302, 403, 403, 403, 200),
     ("GET", "pages.sync_data"): (302, 403, 403, 403, 200),
     ("POST", "pages.retry_sync"): (302, 403, 403, 403, 404),  # no such peer
+    ("GET", "pages.review_page"): (302, 403, 403, 403, 200),
+    ("POST", "pages.accept_review"): (302, 403, 403, 403, 404),  # no such item
+    ("POST", "pages.reject_review"): (302, 403, 403, 403, 404),
     ("GET", "pages.users_page"): (302, 403, 403, 403, 200),
     ("POST", "pages.create_user"): (302, 403, 403, 403, 400),  # no name
     ("GET", "pages.user_page"): (302, 403, 403, 403, 200),
@@ -196,6 +199,7 @@ def place(make, client) -> Place:
         "uuid": own_case,
         "mission_code": "KHM",
         "user_id": spare_user.id,
+        "review_id": 1,  # none is open: the review routes answer 404 past the role check
     }
     return Place(params, own_case, other_case)
 

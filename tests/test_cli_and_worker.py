@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from flask import Flask
+from sqlalchemy import select
 
+from server.audit.models import AuditEvent
+from server.auth.models import User
 from server.extensions import db, queue
 from server.health import record_heartbeat
 from tests.factories import PASSWORD, simple_form_md, xlsx_from_md
@@ -29,6 +32,25 @@ def test_users_create_reads_the_password_from_stdin(runner, client):
         "/v1/sessions", json={"email": "amina", "password": "a long enough password"}
     )
     assert response.status_code == 200
+
+
+def test_users_create_is_audited_without_name_or_password(runner, app_context, make):
+    project = make.project()
+    result = runner.invoke(
+        args=["users", "create", "amina", "--role", "collector", "--project", str(project.id)]
+    )
+    assert result.exit_code == 0, result.output
+    password = result.output.split("Password (shown once): ")[1].strip()
+    [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "user.create"))
+    user = db.session.scalar(select(User).where(User.name == "amina"))
+    assert (event.user_id, event.object_type, event.object_id) == (None, "user", str(user.id))
+    assert event.details == {
+        "role": "collector",
+        "projects": [project.id],
+        "email_given": False,
+        "via": "cli",
+    }
+    assert "amina" not in repr(event.details) and password not in repr(event.details)
 
 
 def test_users_create_generates_a_password_once(runner):

@@ -217,17 +217,39 @@ def create_account(
     if not user.is_admin:
         for project in projects:
             db.session.add(ProjectMember(project_id=project.id, user_id=user.id))
+    record_user_created(
+        user,
+        [p.id for p in projects],
+        email_given=email is not None,
+        by_user_id=by_user_id,
+        address=address,
+        via="page",
+    )
+    db.session.flush()
+    return user, password
+
+
+def record_user_created(
+    user: User,
+    project_ids: Iterable[int],
+    *,
+    email_given: bool,
+    by_user_id: int | None,
+    address: str | None = None,
+    via: str,
+) -> None:
+    """`user.create` from the Users page or the command line (no user then): the role and
+    projects, never the name or password. In the caller's transaction."""
     _record(
         "user.create",
         user,
         by_user_id,
         address,
         role=user.role,
-        projects=[] if user.is_admin else [p.id for p in projects],
-        email_given=email is not None,
+        projects=[] if user.is_admin else sorted(project_ids),
+        email_given=email_given,
+        via=via,
     )
-    db.session.flush()
-    return user, password
 
 
 def change_role(user: User, role: str, *, by_user_id: int, address: str | None = None) -> None:
@@ -331,7 +353,9 @@ def _close_api_sessions(user: User) -> None:
     db.session.execute(delete(ApiSession).where(ApiSession.user_id == user.id))
 
 
-def _record(action: str, user: User, by_user_id: int, address: str | None, **details) -> None:
+def _record(
+    action: str, user: User, by_user_id: int | None, address: str | None, **details
+) -> None:
     audit.record(
         action,
         user_id=by_user_id,

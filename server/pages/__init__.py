@@ -259,5 +259,6 @@ from server.pages import appusers as _appusers  # noqa: E402,F401 - registers it
 from server.pages import audit as _audit  # noqa: E402,F401 - registers its routes
 from server.pages import cases as _cases  # noqa: E402,F401 - registers its routes
 from server.pages import queue as _queue  # noqa: E402,F401 - registers its routes
+from server.pages import review as _review  # noqa: E402,F401 - registers its routes
 from server.pages import sync as _sync  # noqa: E402,F401 - registers its routes
 from server.pages import users as _users  # noqa: E402,F401 - registers its routes

@@ -1,4 +1,5 @@
-"""The sync page (admins): per peer mission, what waits, what died, what came in; retry.
+"""The sync page (admins): per peer mission, what waits, what died, what came in; retry;
+how many items wait in the review queue (its own page: server/pages/review.py).
 
 The page renders the status once; static/sync.js then polls sync.json and redraws it.
 """
@@ -9,6 +10,7 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 
 from server.extensions import db
 from server.pages import pages
+from server.pages.review import review_counts
 from server.security import admin_required, current_user, login_required
 from sync.delivery import retry_dead
 from sync.status import is_peer, sync_status
@@ -18,11 +20,10 @@ from sync.status import is_peer, sync_status
 @login_required
 @admin_required
 def sync_page():
-    # The review queue (possible duplicates, conflicts, transfers and referrals) is still
-    # to come: pass its items here and render them where sync.html marks the place.
     return render_template(
         "sync.html",
         status=sync_status(),
+        review_counts=review_counts(),
         poll_seconds=current_app.config["QUEUE_PAGE_POLL_SECONDS"],
     )
 
@@ -34,6 +35,8 @@ def sync_data():
     data = sync_status().as_dict()
     for peer in data["peers"]:
         peer["retry_url"] = url_for("pages.retry_sync", mission_code=peer["code"])
+    counts = review_counts()
+    data["review"] = {"open": sum(counts.values()), "by_kind": counts}
     response = jsonify(data)
     response.headers["Cache-Control"] = "no-store"
     return response

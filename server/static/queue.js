@@ -1,44 +1,20 @@
 // The queue page, kept fresh: poll queue.json every few seconds and redraw what changed.
-// A static file, so the Content-Security-Policy needs no 'unsafe-inline'. Text goes in
-// with textContent only, never as HTML.
+// Helpers, polling and the confirm step are common.js's. Text goes in with textContent
+// only, never as HTML.
 (function () {
   "use strict";
   var root = document.getElementById("queue");
   if (!root) return;
   var url = root.dataset.jsonUrl;
-  var every = Math.max(1, Number(root.dataset.pollSeconds) || 5) * 1000;
   var csrf = root.dataset.csrf;
   var shown = {};  // section -> the JSON last drawn, so unchanged rows are left alone
-  var timer = null;
-  var stopped = false;
   var SVG = "http://www.w3.org/2000/svg";
+  var el = CaseBridge.el, cell = CaseBridge.cell, duration = CaseBridge.duration;
 
   function $(id) { return document.getElementById(id); }
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (name) { node.setAttribute(name, attrs[name]); });
-    (children || []).forEach(function (child) {
-      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
-    });
-    return node;
-  }
-
-  function cell(label, text, attrs) {
-    var a = Object.assign({"data-label": label}, attrs || {});
-    return el("td", a, Array.isArray(text) ? text : [String(text)]);
-  }
-
   function emptyRow(columns, text, cls) {
     return el("tr", {}, [el("td", {colspan: String(columns), "class": cls || "muted"}, [text])]);
-  }
-
-  function duration(seconds) {  // as the `duration` template filter
-    var m = Math.floor(seconds / 60), s = seconds % 60, h = Math.floor(m / 60), d = Math.floor(h / 24);
-    if (d) return d + " d " + (h % 24) + " h";
-    if (h) return h + " h " + (m % 60) + " min";
-    if (m) return m + " min " + s + " s";
-    return s + " s";
   }
 
   function fill(id, rows) {
@@ -56,12 +32,7 @@
   function label(state) { return state.replace(/_/g, " "); }
 
   function postForm(action, text, cls, confirmText) {
-    var attrs = {method: "post", action: action, "class": "inline"};
-    if (confirmText) attrs["data-confirm"] = confirmText;
-    return el("form", attrs, [
-      el("input", {type: "hidden", name: "csrf_token", value: csrf}),
-      el("button", cls ? {type: "submit", "class": cls} : {type: "submit"}, [text]),
-    ]);
+    return CaseBridge.postForm(action, csrf, text, cls, confirmText);
   }
 
   var draw = {
@@ -171,35 +142,5 @@
 
   function say(text) { $("as-of").textContent = text; }
 
-  function poll() {
-    timer = null;
-    fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
-      .then(function (response) {
-        var json = (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
-        if (response.redirected || response.status === 401 || response.status === 403 || !json) {
-          stopped = true;
-          say("Your session ended: reload the page to log in again.");
-          return;
-        }
-        if (!response.ok) throw new Error(String(response.status));
-        return response.json().then(render);
-      })
-      .catch(function () { say("Could not refresh (offline?); trying again."); })
-      .then(schedule);
-  }
-
-  function schedule() {
-    if (!stopped && !document.hidden && timer === null) timer = setTimeout(poll, every);
-  }
-
-  document.addEventListener("visibilitychange", function () {
-    if (document.hidden) { clearTimeout(timer); timer = null; } else { poll(); }
-  });
-
-  root.addEventListener("submit", function (event) {
-    var question = event.target.getAttribute("data-confirm");
-    if (question && !window.confirm(question)) event.preventDefault();
-  });
-
-  schedule();
+  CaseBridge.poll(url, root.dataset.pollSeconds, render, say);
 })();

@@ -1,39 +1,14 @@
-// The sync page, kept fresh: poll sync.json every few seconds and redraw the peers.
-// A static file (no inline script under the Content-Security-Policy); text goes in with
-// textContent only, never as HTML. The helpers follow queue.js.
+// The sync page, kept fresh: poll sync.json every few seconds and redraw the peers and the
+// review queue's counts. Helpers, polling and the confirm step are common.js's. Text goes
+// in with textContent only, never as HTML.
 (function () {
   "use strict";
   var root = document.getElementById("sync");
   if (!root) return;
-  var url = root.dataset.jsonUrl;
-  var every = Math.max(1, Number(root.dataset.pollSeconds) || 5) * 1000;
   var csrf = root.dataset.csrf;
-  var timer = null;
-  var stopped = false;
+  var el = CaseBridge.el, cell = CaseBridge.cell, duration = CaseBridge.duration;
 
   function $(id) { return document.getElementById(id); }
-
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (name) { node.setAttribute(name, attrs[name]); });
-    (children || []).forEach(function (child) {
-      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
-    });
-    return node;
-  }
-
-  function cell(label, content, attrs) {
-    var a = Object.assign({"data-label": label}, attrs || {});
-    return el("td", a, Array.isArray(content) ? content : [String(content)]);
-  }
-
-  function duration(seconds) {  // as the `duration` template filter
-    var m = Math.floor(seconds / 60), s = seconds % 60, h = Math.floor(m / 60), d = Math.floor(h / 24);
-    if (d) return d + " d " + (h % 24) + " h";
-    if (h) return h + " h " + (m % 60) + " min";
-    if (m) return m + " min " + s + " s";
-    return s + " s";
-  }
 
   function ago(at, seconds) {
     if (!at) return ["never"];
@@ -47,11 +22,14 @@
   }
 
   function retry(p) {
-    if (!p.dead) return ["–"];
-    return [el("form", {method: "post", action: p.retry_url, "class": "inline"}, [
-      el("input", {type: "hidden", name: "csrf_token", value: csrf}),
-      el("button", {type: "submit"}, ["Retry " + p.dead]),
-    ])];
+    return p.dead ? [CaseBridge.postForm(p.retry_url, csrf, "Retry " + p.dead)] : ["–"];
+  }
+
+  function reviews(r) {
+    $("review-open").textContent = r.open;
+    document.querySelectorAll("[data-review-kind]").forEach(function (count) {
+      count.textContent = r.by_kind[count.dataset.reviewKind] || 0;
+    });
   }
 
   function render(d) {
@@ -60,6 +38,7 @@
     $("dead-total").textContent = d.dead_total;
     $("peers-total").textContent = d.peers.length + " peer(s)";
     $("registry-bad").hidden = d.registry_ok;
+    reviews(d.review);
     fill("peers", d.peers.map(function (p) {
       var name = el("div", {}, [p.code, el("div", {"class": "muted"}, [p.registered ? p.name : "not in the registry"])]);
       return el("tr", {"data-peer": p.code}, [
@@ -77,30 +56,7 @@
     }), 3, "Nothing received yet.");
   }
 
-  function poll() {
-    timer = null;
-    fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
-      .then(function (response) {
-        var json = (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
-        if (response.redirected || response.status === 401 || response.status === 403 || !json) {
-          stopped = true;
-          $("as-of").textContent = "Your session ended: reload the page to log in again.";
-          return;
-        }
-        if (!response.ok) throw new Error(String(response.status));
-        return response.json().then(render);
-      })
-      .catch(function () { $("as-of").textContent = "Could not refresh (offline?); trying again."; })
-      .then(schedule);
-  }
-
-  function schedule() {
-    if (!stopped && !document.hidden && timer === null) timer = setTimeout(poll, every);
-  }
-
-  document.addEventListener("visibilitychange", function () {
-    if (document.hidden) { clearTimeout(timer); timer = null; } else { poll(); }
+  CaseBridge.poll(root.dataset.jsonUrl, root.dataset.pollSeconds, render, function (text) {
+    $("as-of").textContent = text;
   });
-
-  schedule();
 })();

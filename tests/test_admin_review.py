@@ -1,0 +1,267 @@
+"""The review queue page: a possible duplicate that came by sync, listed with references
+and scores (never names), accepted or rejected by an admin; who may see it or act."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from server.audit.models import AuditEvent
+from server.cases.models import Case, Person
+from server.extensions import db
+from sync import review
+from sync.linkage import Match
+from sync.models import SyncReview
+from tests.factories import PASSWORD
+from tests.test_sync_apply_linkage import (  # noqa: F401 - fixtures used by name
+    registered,
+    secret,
+    tha_key,
+)
+from tests.test_sync_review import proposed  # noqa: F401 - a fixture used by name
+
+NAMES = ("Sreypov", "Chhorn")
+
+
+@pytest.fixture
+def admin_client(app, make):
+    admin = make.user("admin")
+    client = app.test_client()
+    assert log_in(client, admin.name).status_code == 302
+    client.user_id = admin.id
+    return client
+
+
+def log_in(client, name: str):
+    return client.post("/login", data={"username": name, "password": PASSWORD})
+
+
+def review_state(review_id: int) -> str:
+    db.session.expire_all()
+    return db.session.get(SyncReview, review_id).state
+
+
+def case_of(case_uuid: str) -> Case:
+    db.session.expire_all()
+    return db.session.scalar(select(Case).where(Case.uuid == case_uuid))
+
+
+def person_with_case(project_id: int, mission: str, reference: str) -> Person:
+    person = Person(uuid=str(uuid.uuid4()), first_name=f"Name of {reference}")
+    db.session.add(
+        Case(
+            uuid=str(uuid.uuid4()),
+            project_id=project_id,
+            person=person,
+            owner_mission=mission,
+            reference=reference,
+        )
+    )
+    db.session.flush()
+    return person
+
+
+@pytest.fixture
+def two_candidates(make) -> SyncReview:
+    """A THA case that may be either of two persons this mission has."""
+    project = make.project()
+    first = person_with_case(project.id, "KHM", "KHM-1")
+    second = person_with_case(project.id, "KHM", "KHM-2")
+    incoming = person_with_case(project.id, "THA", "THA-9")
+    item = review.propose_duplicate(
+        incoming.cases[0],
+        [
+            Match("in", str(first.id), "possible", 1.4, 0.9, "birth year"),
+            Match("in", str(second.id), "possible", 1.1, 0.8, "name"),
+        ],
+    )
+    db.session.commit()
+    return item
+
+
+def conflict(make) -> SyncReview:
+    """A kind this page has no code of its own for (another part of sync opens them)."""
+    project = make.project()
+    person = person_with_case(project.id, "KHM", "KHM-7")
+    item = SyncReview(kind="conflict", case_uuid=person.cases[0].uuid, reason="cas_Status")
+    db.session.add(item)
+    db.session.commit()
+    return item
+
+
+# ---- listing ----------------------------------------------------------------------------
+
+
+def test_the_page_lists_the_duplicate_with_references_and_scores_never_names(
+    proposed,  # noqa: F811
+    registered,  # noqa: F811
+    admin_client,
+):
+    page = admin_client.get("/admin/sync/review")
+    assert page.status_code == 200
+    text = page.text
+    assert "Possible duplicate" in text and f"#{proposed.id}" in text
+    assert f'href="/cases/{proposed.case_uuid}"' in text and "(THA)" in text
+    assert f'href="/cases/{registered.cases[0].uuid}"' in text and "(KHM)" in text
+    assert f"Person #{registered.id}" in text and "name similarity" in text and "score" in text
+    assert f'action="/admin/sync/review/{proposed.id}/accept"' in text
+    assert f'action="/admin/sync/review/{proposed.id}/reject"' in text
+    assert "data-confirm=" in text
+    assert not any(name in text for name in NAMES)
+    assert '<a href="/admin/sync" aria-current="page">Sync</a>' in text
+
+
+def test_the_sync_page_and_its_json_count_the_open_items(
+    proposed,  # noqa: F811
+    admin_client,
+):
+    page = admin_client.get("/admin/sync").text
+    assert 'id="review-open">1<' in page and 'href="/admin/sync/review"' in page
+    assert 'data-review-kind="possible_duplicate">1<' in page
+    data = admin_client.get("/admin/sync.json").json
+    assert data["review"] == {
+        "open": 1,
+        "by_kind": {"possible_duplicate": 1, "conflict": 0, "transfer": 0, "referral": 0},
+    }
+
+
+def test_the_page_filters_by_kind_and_refuses_unknown_kinds(
+    proposed,  # noqa: F811
+    admin_client,
+    make,
+):
+    other = conflict(make)
+    assert f"review-{other.id}" in admin_client.get("/admin/sync/review").text
+    only = admin_client.get("/admin/sync/review?kind=conflict").text
+    assert f"review-{other.id}" in only and f"review-{proposed.id}" not in only
+    assert admin_client.get("/admin/sync/review?kind=bogus").status_code == 404
+
+
+# ---- deciding ---------------------------------------------------------------------------
+
+
+def test_accept_links_the_case_to_the_existing_person_and_is_audited(
+    proposed,  # noqa: F811
+    registered,  # noqa: F811
+    admin_client,
+):
+    response = admin_client.post(f"/admin/sync/review/{proposed.id}/accept", follow_redirects=True)
+    assert response.status_code == 200
+    assert f"Item {proposed.id} accepted: the case now belongs to person #{registered.id}." in (
+        response.text
+    )
+    assert f"review-{proposed.id}" not in response.text
+    assert case_of(proposed.case_uuid).person_id == registered.id
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "review.accept"))
+    assert (event.user_id, event.object_id) == (admin_client.user_id, str(proposed.id))
+
+
+def test_reject_keeps_them_apart(proposed, registered, admin_client):  # noqa: F811
+    response = admin_client.post(f"/admin/sync/review/{proposed.id}/reject", follow_redirects=True)
+    assert "rejected: the persons stay apart" in response.text
+    assert review_state(proposed.id) == "rejected"
+    assert case_of(proposed.case_uuid).person_id != registered.id
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "review.reject"))
+    assert event.user_id == admin_client.user_id
+
+
+def test_with_several_candidates_the_admin_chooses_one(two_candidates, admin_client):
+    text = admin_client.get("/admin/sync/review").text
+    first, second = (c["person_id"] for c in two_candidates.candidates)
+    assert text.count('type="radio" name="person_id"') == 2
+    assert f'value="{first}" checked' in text
+    admin_client.post(
+        f"/admin/sync/review/{two_candidates.id}/accept", data={"person_id": str(second)}
+    )
+    assert case_of(two_candidates.case_uuid).person_id == second
+
+
+def test_a_decided_item_is_not_decided_again_and_an_unknown_one_is_404(
+    proposed,  # noqa: F811
+    admin_client,
+):
+    admin_client.post(f"/admin/sync/review/{proposed.id}/reject")
+    for action in ("accept", "reject"):
+        again = admin_client.post(f"/admin/sync/review/{proposed.id}/{action}")
+        assert again.status_code == 302
+        text = admin_client.get(again.location).text
+        assert f"Review {proposed.id} was rejected already. Nothing was changed." in text
+        assert "flash-warning" in text
+        unknown = admin_client.post(f"/admin/sync/review/{proposed.id + 99}/{action}")
+        assert unknown.status_code == 404
+    assert review_state(proposed.id) == "rejected"
+    decisions = select(AuditEvent).where(AuditEvent.action.like("review.%"))
+    assert len(db.session.scalars(decisions).all()) == 1
+
+
+def test_a_kind_without_code_of_its_own_is_listed_and_can_be_rejected(admin_client, make):
+    item = conflict(make)
+    text = admin_client.get("/admin/sync/review").text
+    assert "Conflict" in text and f'href="/cases/{item.case_uuid}"' in text
+    assert "cas_Status" in text and "Accept" in text and "Reject" in text
+    refused = admin_client.post(f"/admin/sync/review/{item.id}/accept", follow_redirects=True)
+    assert "is a conflict: not decided here yet. Nothing was changed." in refused.text
+    assert review_state(item.id) == "open"
+    done = admin_client.post(
+        f"/admin/sync/review/{item.id}/reject", data={"kind": "conflict"}, follow_redirects=True
+    )
+    assert f"Item {item.id} rejected." in done.text and review_state(item.id) == "rejected"
+
+
+# ---- who may ----------------------------------------------------------------------------
+
+URLS = [
+    ("get", "/admin/sync/review"),
+    ("post", "/admin/sync/review/1/accept"),
+    ("post", "/admin/sync/review/1/reject"),
+]
+
+
+@pytest.mark.parametrize("role", ["designer", "viewer", "collector"])
+def test_only_admins_may_see_or_decide(app, make, role, two_candidates):
+    user = make.user(role)
+    client = app.test_client()
+    log_in(client, user.name)
+    for method, url in URLS:
+        url = url.replace("/1/", f"/{two_candidates.id}/")
+        assert getattr(client, method)(url).status_code == 403, (method, url)
+    assert review_state(two_candidates.id) == "open"
+
+
+def test_anonymous_visitors_are_sent_to_log_in(client):
+    for method, url in URLS:
+        response = getattr(client, method)(url)
+        assert response.status_code == 302 and "/login" in response.location, (method, url)
+
+
+def test_a_decision_needs_the_csrf_token(app, make, two_candidates):
+    from server import create_app
+
+    protected = create_app(
+        "default",
+        {
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": app.config["REDIS_URL"],
+            "SECRET_KEY": "csrf-test-secret",
+        },
+    )
+    admin = make.user("admin")
+    client = protected.test_client()
+    token = _csrf_token(client.get("/login").text)
+    client.post("/login", data={"username": admin.name, "password": PASSWORD, "csrf_token": token})
+    url = f"/admin/sync/review/{two_candidates.id}/reject"
+    try:
+        assert client.post(url).status_code == 400
+        assert review_state(two_candidates.id) == "open"
+        token = _csrf_token(client.get("/admin/sync/review").text)
+        assert client.post(url, data={"csrf_token": token}).status_code == 302
+        assert review_state(two_candidates.id) == "rejected"
+    finally:
+        with protected.app_context():
+            db.engine.dispose()
+
+
+def _csrf_token(page: str) -> str:
+    return page.split('name="csrf_token" value="')[1].split('"')[0]
