@@ -371,6 +371,8 @@ def test_a_reintegration_update_at_khm_is_visible_at_tha(nodes, phones):
     (_, first_submission, _), (_, no_submission, change_id) = updated["versions"]
     assert first_submission is not None and no_submission is None and change_id
     assert tha.inbox(case_uuid) == [("KHM", "upsert", 2)]
+    # KHM records the ack after THA has answered: under load, a moment after THA shows it.
+    wait_until(lambda: khm.outbox(case_uuid)[0][3] == "acked", 10, "the ack at KHM", khm)
     assert khm.outbox(case_uuid) == [("THA", "upsert", 2, "acked", 0)]
 
     at_khm = khm.case(case_uuid)
