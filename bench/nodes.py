@@ -43,11 +43,12 @@ def procfile() -> dict[str, str]:
     return dict(line.split(": ", 1) for line in lines if line.strip())
 
 
-def procfile_argv(name: str, port: int) -> list[str]:
-    """A Procfile line as honcho would run it, one process of each kind (2 shared cores)."""
+def procfile_argv(name: str, port: int, one_each: bool = True) -> list[str]:
+    """A Procfile line as honcho would run it; with `one_each`, one gunicorn worker and one
+    RQ worker process (several missions share 2 cores here)."""
     argv = shlex.split(procfile()[name].replace("${PORT:-5000}", str(port)))
     for option in ("--workers", "--processes"):
-        if option in argv:
+        if option in argv and one_each:
             argv[argv.index(option) + 1] = "1"
     return argv
 
@@ -74,6 +75,7 @@ class Deployment:
         database_url: str,
         redis_url: str,
         extra_env: dict[str, str] | None = None,
+        one_each: bool = True,
     ):
         self.code, self.folder = code, folder
         self.port = free_port()
@@ -81,6 +83,7 @@ class Deployment:
         self.key = Ed25519PrivateKey.generate()
         self.database_url, self.redis_url = database_url, redis_url
         self.extra_env = dict(extra_env or {})
+        self.one_each = one_each
         self.processes: dict[str, subprocess.Popen] = {}
         (folder / "logs").mkdir(parents=True, exist_ok=True)
 
@@ -122,7 +125,7 @@ class Deployment:
         for name in names or PROCESSES:
             with (self.folder / "logs" / f"{name}.log").open("ab") as out:
                 self.processes[name] = subprocess.Popen(
-                    procfile_argv(name, self.port),
+                    procfile_argv(name, self.port, self.one_each),
                     env=self.env(),
                     cwd=ROOT,
                     stdin=subprocess.DEVNULL,
