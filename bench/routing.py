@@ -332,6 +332,33 @@ def lag_summary(lags: list[float]) -> dict:
     }
 
 
+class OutboxWatcher(threading.Thread):
+    """When each case's first change appears in THA's outbox (normalized and routed), seen
+    by polling every `every` s: splits the lag into normalization and delivery."""
+
+    def __init__(self, reader: Reader, every: float = 0.1):
+        from sync.models import SyncOutbox
+
+        super().__init__(daemon=True)
+        self.reader, self.every, self.model = reader, every, SyncOutbox
+        self.last_id = reader.scalar(DESTINATION, select(func.max(SyncOutbox.id))) or 0
+        self.seen: dict[str, float] = {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        outbox = self.model
+        while not self.done.is_set():
+            rows = self.reader.rows(
+                DESTINATION,
+                select(outbox.id, outbox.case_uuid).where(outbox.id > self.last_id),
+            )
+            now = time.time()
+            for row_id, case_uuid in rows:
+                self.seen.setdefault(case_uuid, now)
+                self.last_id = max(self.last_id, row_id)
+            self.done.wait(self.every)
+
+
 def steady(args, nodes: dict[str, Deployment], reader: Reader, groups) -> dict:
     """Phones at a steady rate to THA's OpenRosa endpoint; lag from 201 to the peer's ack."""
     tha = nodes[DESTINATION]
@@ -347,6 +374,8 @@ def steady(args, nodes: dict[str, Deployment], reader: Reader, groups) -> dict:
     load_before = [round(x, 2) for x in os.getloadavg()]
     cpu_before = group_cpu_seconds(groups())
     print(f"[steady] {count} screenings at {args.rate}/s to THA", flush=True)
+    watcher = OutboxWatcher(reader)
+    watcher.start()
     with ThreadPoolExecutor(max_workers=32) as pool:
         t0 = time.monotonic() + 0.2
         futures = []
@@ -367,18 +396,23 @@ def steady(args, nodes: dict[str, Deployment], reader: Reader, groups) -> dict:
         tha,
     )
     settle_s = round(time.monotonic() - settle_started, 2)
+    watcher.done.set()
+    watcher.join()
     answered = {sub.case_uuid: at for sub, status, _, at in posts if status == 201}
     statuses: dict[str, int] = {}
     for _, status, _, _ in posts:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
     changes = reader.acked_at(list(answered))
-    lags, by_peer = [], {}
+    lags, by_peer, to_outbox, outbox_to_ack = [], {}, [], []
     for case_uuid, recipient, acked_at in changes:
         if acked_at is None:
             continue
-        lag = acked_at.replace(tzinfo=dt.UTC).timestamp() - answered[case_uuid]
-        lags.append(lag)
-        by_peer.setdefault(recipient, []).append(lag)
+        acked = acked_at.replace(tzinfo=dt.UTC).timestamp()
+        lags.append(acked - answered[case_uuid])
+        by_peer.setdefault(recipient, []).append(acked - answered[case_uuid])
+        if case_uuid in watcher.seen:
+            to_outbox.append(watcher.seen[case_uuid] - answered[case_uuid])
+            outbox_to_ack.append(acked - watcher.seen[case_uuid])
     receiver_lags = []  # the receivers' own clock column: whole seconds on SQLite
     for code in args.sources:
         peer_uuids = [c for c, r, _ in changes if r == code]
@@ -394,6 +428,8 @@ def steady(args, nodes: dict[str, Deployment], reader: Reader, groups) -> dict:
         "routed_changes": len(changes),
         "lag": lag_summary(lags),
         "lag_by_peer": {code: lag_summary(values) for code, values in sorted(by_peer.items())},
+        "lag_201_to_outbox": lag_summary(to_outbox),  #: normalization + routing (0.1 s polls)
+        "lag_outbox_to_ack": lag_summary(outbox_to_ack),  #: sync poll, queue, delivery, apply
         "lag_receiver_clock_whole_seconds": lag_summary(receiver_lags),
         "settle_after_last_post_s": settle_s,
         "load_average_before": load_before,
