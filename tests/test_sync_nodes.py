@@ -11,12 +11,6 @@ possible match goes to KHM's review queue); concurrent edits (7) are later work.
 from __future__ import annotations
 
 import contextlib
-import os
-import shlex
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,28 +19,26 @@ from pathlib import Path
 
 import pytest
 import requests
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from redis import Redis
 from sqlalchemy import create_engine, func, select, text
 
+from bench.nodes import Deployment, wait_until
 from server import create_app
 from server.auth.operations import create_user
 from server.cases.models import Case, Person
 from server.cases.queries import is_retrafficked
 from server.extensions import db
 from server.submissions.models import Submission
-from sync.linkage_secret import new_secret, write_linkage_secret
+from sync.linkage_secret import new_secret
 from sync.models import SyncInboxChange, SyncOutbox, SyncReview
-from sync.registry import Registry, save_registry
+from sync.registry import Registry
 from sync.signing import canonical_json, new_batch, sign_batch
 from tests.cases_support import SCREENING_MD, screening_xml
 from tests.conftest import DATABASE_KIND
 from tests.factories import PASSWORD, Factories, multipart
-from tests.sync_support import mission, new_key, write_key
+from tests.sync_support import mission, new_key
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 CODES = ("THA", "KHM", "MMR")
 #: What each mission may send each other one (default deny: unnamed fields stay home).
 ALLOWED = {
@@ -94,44 +86,24 @@ def reintegration_xml(case_uuid: str, base_version: int) -> bytes:
     ).encode()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+#: Quick sync ticks and retries: the scenarios wait for deliveries, not for production pacing.
+FAST_SYNC = {
+    "CASEBRIDGE_SYNC_POLL_SECONDS": "0.3",
+    "CASEBRIDGE_SYNC_RETRY_BASE_SECONDS": "1",
+    "CASEBRIDGE_SYNC_RETRY_MAX_SECONDS": "2",
+}
 
 
-def procfile() -> dict[str, str]:
-    lines = (ROOT / "Procfile").read_text().splitlines()
-    return dict(line.split(": ", 1) for line in lines if line.strip())
-
-
-def procfile_argv(name: str, port: int) -> list[str]:
-    """A Procfile line as honcho would run it, one process of each kind (2 shared cores)."""
-    argv = shlex.split(procfile()[name].replace("${PORT:-5000}", str(port)))
-    for option in ("--workers", "--processes"):
-        if option in argv:
-            argv[argv.index(option) + 1] = "1"
-    return argv
-
-
-class Node:
-    """One mission's deployment: its processes, and its database read from here."""
+class Node(Deployment):
+    """One mission's deployment (bench.nodes), and its database read from here."""
 
     def __init__(self, code: str, folder: Path, database_url: str, redis_url: str):
-        self.code, self.folder = code, folder
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.key: Ed25519PrivateKey = new_key()
-        self.database_url, self.redis_url = database_url, redis_url
-        self.processes: dict[str, subprocess.Popen] = {}
-        (folder / "logs").mkdir(parents=True, exist_ok=True)
+        super().__init__(code, folder, database_url, redis_url, extra_env=FAST_SYNC)
         self.app: Flask | None = None
 
     def set_up(self, registry: Registry, linkage_secret: bytes) -> None:
         """Schema, an admin, the forms; the registry and keys the processes will read."""
-        save_registry(registry, self.folder / "missions.json")
-        write_key(self.folder / "mission_ed25519.pem", self.key)
-        write_linkage_secret(linkage_secret, self.folder / "linkage.key")
+        self.write_identity(registry, linkage_secret)
         self.app = create_app("testing", self.settings())
         with self.app.app_context():
             from flask_migrate import upgrade
@@ -144,72 +116,6 @@ class Node:
             create_user("admin", "admin", PASSWORD)
             db.session.commit()
             db.session.remove()
-
-    def settings(self) -> dict:
-        return {
-            "SQLALCHEMY_DATABASE_URI": self.database_url,
-            "REDIS_URL": self.redis_url,
-            "MISSION_CODE": self.code,
-            "MISSIONS_FILE": str(self.folder / "missions.json"),
-            "MISSION_KEY_FILE": str(self.folder / "mission_ed25519.pem"),
-            "LINKAGE_KEY_FILE": str(self.folder / "linkage.key"),
-            "ODK_VALIDATE": "off",
-        }
-
-    def env(self) -> dict:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("CASEBRIDGE_") and k not in ("DATABASE_URL", "REDIS_URL")
-        }
-        env.update({f"CASEBRIDGE_{k}": str(v) for k, v in self.settings().items()})
-        env.update(
-            CASEBRIDGE_INSTANCE_PATH=str(self.folder / "instance"),
-            CASEBRIDGE_SYNC_POLL_SECONDS="0.3",
-            CASEBRIDGE_SYNC_RETRY_BASE_SECONDS="1",
-            CASEBRIDGE_SYNC_RETRY_MAX_SECONDS="2",
-            PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        )
-        return env
-
-    def start(self, *names: str) -> None:
-        for name in names or ("web", "worker", "sync"):
-            with (self.folder / "logs" / f"{name}.log").open("ab") as out:
-                self.processes[name] = subprocess.Popen(
-                    procfile_argv(name, self.port),
-                    env=self.env(),
-                    cwd=ROOT,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-
-    def wait_until_serving(self, seconds: float = 60) -> None:
-        def answers() -> bool:
-            with contextlib.suppress(requests.RequestException):
-                return requests.get(f"{self.url}/healthz", timeout=2).status_code == 200
-            return False
-
-        wait_until(answers, seconds, f"{self.code} to serve", self)
-
-    def stop(self, *names: str) -> None:
-        """SIGTERM to each process (all at once: they shut down side by side), then wait."""
-        stopping = [self.processes.pop(n) for n in names or tuple(self.processes)]
-        for process in stopping:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in stopping:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {self.code} {p.name}\n{p.read_text(errors='replace')[-3000:]}"
-            for p in sorted((self.folder / "logs").glob("*.log"))
-        )
 
     def read(self, query: Callable[[], object]) -> object:
         """Run `query` in this node's app, on a fresh transaction."""
@@ -320,18 +226,6 @@ class Node:
             with self.app.app_context():
                 db.session.remove()
                 db.engine.dispose()
-
-
-def wait_until(condition: Callable[[], object], seconds: float, what: str, *nodes: Node):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            logs = "\n".join(n.logs() for n in nodes)
-            raise AssertionError(f"timed out waiting for {what}\n{logs}")
-        time.sleep(0.2)
 
 
 @contextlib.contextmanager
@@ -477,6 +371,8 @@ def test_a_reintegration_update_at_khm_is_visible_at_tha(nodes, phones):
     (_, first_submission, _), (_, no_submission, change_id) = updated["versions"]
     assert first_submission is not None and no_submission is None and change_id
     assert tha.inbox(case_uuid) == [("KHM", "upsert", 2)]
+    # KHM records the ack after THA has answered: under load, a moment after THA shows it.
+    wait_until(lambda: khm.outbox(case_uuid)[0][3] == "acked", 10, "the ack at KHM", khm)
     assert khm.outbox(case_uuid) == [("THA", "upsert", 2, "acked", 0)]
 
     at_khm = khm.case(case_uuid)
