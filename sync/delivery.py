@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from flask import current_app
+from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import or_, select, update
@@ -200,6 +201,19 @@ def enqueue_delivery(mission_code: str) -> bool:
         result_ttl=60,
     )
     return True
+
+
+def wake_deliveries(mission_codes: set[str]) -> None:
+    """Queue a delivery to each of these peers now, after a commit that gave them changes:
+    lag in seconds instead of up to a poll interval (bench/ROUTING.md). Best effort: a peer
+    whose delivery is already running, or Redis being away, leaves the rows to the sync
+    process's next tick."""
+    for mission_code in sorted(mission_codes):
+        try:
+            enqueue_delivery(mission_code)
+        except (RedisError, OSError):
+            log.warning("sync: could not queue a delivery to %s now; the poll will", mission_code)
+            return
 
 
 def enqueue_due_deliveries() -> list[str]:

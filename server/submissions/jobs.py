@@ -28,6 +28,7 @@ from server.cases.operations import (
 from server.extensions import db
 from server.forms.models import FormDef
 from server.submissions.models import Submission, SubmissionState
+from sync.delivery import wake_deliveries
 from sync.linkage_store import current_linkage
 from sync.outbox import record_normalization
 from sync.registry import load_registry
@@ -129,9 +130,13 @@ def _normalize_batch(submission_ids: list[int], *, bulk: bool) -> list[int]:
             _write_outcomes([o.submission for o in outcomes])
     db.session.flush()  # new cases get their ids; then the sync outbox, same transaction
     registry, linkage = load_registry(), current_linkage()
-    for outcome in outcomes:
-        record_normalization(db.session, outcome, registry=registry, linkage=linkage)
+    recipients = {
+        row.recipient_mission
+        for outcome in outcomes
+        for row in record_normalization(db.session, outcome, registry=registry, linkage=linkage)
+    }
     db.session.commit()
+    wake_deliveries(recipients)
     return waiting_for_case
 
 
@@ -158,9 +163,10 @@ def process_submission(form_id: int, instance_id: str) -> str:
         )
         state = record_outcome(submission, outcome)
         db.session.flush()
-        record_normalization(db.session, outcome)  # the sync outbox, same transaction
+        routed = record_normalization(db.session, outcome)  # the sync outbox, same transaction
         case_id = submission.case_id  # read now: nothing is reloaded after the commit
         db.session.commit()
+        wake_deliveries({row.recipient_mission for row in routed})
     except CaseNotYetKnown:
         db.session.rollback()
         log.info("submission %s waits for the case it updates; will retry", submission_id)
