@@ -46,6 +46,16 @@ from server.cases.operations import CHILD_MODELS, derive, set_field, set_record_
 from server.cases.reading import convert
 from server.extensions import db
 from server.projects.operations import default_project
+from sync.clock import (
+    CONSENT,
+    OWNER,
+    BadClock,
+    Received,
+    load_clock,
+    payload_keys,
+    read_clock,
+    take_in,
+)
 from sync.linkage import Match, PersonEncoding
 from sync.linkage_store import (
     current_linkage,
@@ -54,10 +64,11 @@ from sync.linkage_store import (
     received_encoding,
     store_encodings,
 )
-from sync.models import SyncAppliedVersion, SyncInboxChange
+from sync.merge import Merge, merge
+from sync.models import SyncAppliedVersion, SyncCaseClock, SyncInboxChange
 from sync.outbox import previously_shared, record_case_change
 from sync.registry import Registry
-from sync.review import propose_duplicate
+from sync.review import propose_conflict, propose_duplicate
 from sync.routing import CASE_PARTS, SYNC_PURPOSE
 from sync.schemas import UUID_TEXT
 
@@ -81,6 +92,10 @@ class Payload:
     purposes: list[str] = field(default_factory=list)
     #: The person's linkage encoding, if the owner sent one (see sync.linkage_store).
     linkage: PersonEncoding | None = None
+    #: The clocks of the change and its fields (sync.clock); empty from an older sender.
+    clock: Received = field(default_factory=lambda: read_clock(None))
+    #: The field keys it holds values for (sync.clock.payload_keys).
+    keys: set[str] = field(default_factory=set)
 
 
 def apply_received(change: dict, *, own_mission: str, registry: Registry | None = None) -> str:
@@ -138,6 +153,11 @@ def read_payload(payload: dict) -> Payload:
         raise InvalidChange("consent.purposes: a list of purposes.")
     result.purposes = purposes
     result.linkage = read_linkage(payload.get("linkage"))
+    try:
+        result.clock = read_clock(payload.get("clock"))
+        result.keys = payload_keys(payload)
+    except (BadClock, KeyError, TypeError):
+        raise InvalidChange("clock: not the clocks of this change.") from None
     return result
 
 
@@ -227,37 +247,69 @@ def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str,
         created, linked, possible = False, {}, []
     else:
         return IGNORED
-    keep_person = case.owner_mission != own_mission and _person_shared(case)
+    owner_here = case.owner_mission == own_mission
+    clock = load_clock(db.session, case.uuid)
+    # the owner never takes a copy's consent (the copy's statement is its own), and a copy
+    # never takes ownership from an upsert (transfers are accepted, not synced)
+    decided = merge(clock, payload.clock, payload.keys - {CONSENT if owner_here else OWNER})
+    keep_person = not owner_here and _person_shared(case)
     fields = {
         name: v
         for name, v in payload.fields.items()
-        if not (keep_person and _kept(case.person, FIELDS[name]))
+        if name in decided.take
+        and not (keep_person and _kept(case.person, FIELDS[name]))
         and set_field(case, FIELDS[name], v)
     }
-    records = [r for r in (_apply_record(case, *record) for record in payload.records) if r]
-    if case.owner_mission != own_mission:
-        _copy_consent(case, origin, payload.purposes)
-    if not (created or fields or records):
+    records = [
+        r
+        for r in (_apply_record(case, *_taken(record, decided)) for record in payload.records)
+        if r
+    ]
+    if not owner_here and CONSENT in decided.take:
+        copy_consent(case, origin, payload.purposes)
+    take_in(clock, payload.clock, decided.taken())
+    if not (created or fields or records or decided.merged or decided.conflicts):
         return APPLIED  # nothing new (e.g. the owner's echo of our own follow-up)
     if case.label is None and case.reference:
         case.label = case.reference
     derive(case)
     case.version += 1
+    changes = {"create": created, "origin_mission": origin, "fields": fields, "records": records}
     version = CaseVersion(
         case=case,
         version=case.version,
         sync_change_id=change["change_id"],
-        changes={"create": created, "origin_mission": origin, "fields": fields, "records": records}
-        | ({"linked": linked} if linked else {}),
-        conflicts=[],
+        changes=changes
+        | ({"linked": linked} if linked else {})
+        | ({"merged": decided.merged} if decided.merged else {}),
+        conflicts=[c.field for c in decided.conflicts],
     )
     db.session.add(version)
     db.session.flush()
+    # status and owner: the owner decides and its decision travels; a copy keeps its value
+    # until then. Consent: a copy's own statement, decided where it is kept.
+    reviewed = [c for c in decided.conflicts if owner_here or c.field == CONSENT]
+    if reviewed:
+        propose_conflict(case, change["change_id"], origin, reviewed)
+        if owner_here:
+            clock.held = sorted(set(clock.held) | {c.field for c in reviewed})
     if possible:
         propose_duplicate(case, possible)
     if case.owner_mission == own_mission:
         record_case_change(db.session, case, version, registry=registry, own_mission=own_mission)
     return APPLIED
+
+
+def _taken(
+    record: tuple[Record, str, dict[str, object]], decided: Merge
+) -> tuple[Record, str, dict[str, object]]:
+    """A received record with only the fields the merge takes."""
+    dataset, uuid, values = record
+    return (
+        dataset,
+        uuid,
+        {k: v for k, v in values.items() if f"{dataset.value}/{uuid}/{k}" in decided.take},
+    )
 
 
 def _new_copy(
@@ -324,7 +376,7 @@ def _apply_record(case: Case, dataset: Record, uuid: str, values: dict) -> dict 
     return {"dataset": dataset.value, "uuid": uuid, "fields": changed}
 
 
-def _copy_consent(case: Case, owner: str, purposes: list[str]) -> None:
+def copy_consent(case: Case, owner: str, purposes: list[str]) -> None:
     """What the owner's consent lets this copy do: go back to the owner, for its purposes."""
     wanted = {
         "given": True,
@@ -349,6 +401,9 @@ def _tombstone(case: Case | None, change: dict, own_mission: str) -> str:
     if case.owner_mission != origin or origin == own_mission:
         return IGNORED  # never delete this mission's own data
     withdraw_copy(case, origin, change["change_id"])
+    clock = db.session.get(SyncCaseClock, case.uuid)
+    if clock is not None:
+        db.session.delete(clock)  # what comes next from the owner is all new here
     return APPLIED
 
 
