@@ -9,6 +9,14 @@
   there; only from a mission this one shared the case with, and still shares it with)
   sets the fields it changed. This mission then routes its new version as usual:
   the owner relays to the other linked missions, under its own consent statement.
+- Either way, **field by field by their clocks** (sync.clock, sync.merge): a field is set
+  only if its incoming write is newer than the local one, or concurrent with it and has
+  the bigger clock (recorded in the version's `changes["merged"]`). Status, owner and
+  consent written concurrently keep their local value: the version lists them in
+  `conflicts`, and a `conflict` review item is opened (sync.review) at the owner (status,
+  owner: its decision then travels) or, for consent, at the copy (a copy's consent
+  statement is its own). A field the owner holds back while its conflict is open is not
+  taken. The case's clocks then take in the sender's.
 - A **tombstone from a case's owner** withdraws the local copy: every field and record the
   owner ever sent is blanked or deleted, the payloads kept of its changes are emptied, and
   a withdrawn consent statement ends sharing. The case row stays (without personal data),
@@ -28,74 +36,39 @@ here, or an encoding in the change, there is no matching.
 Order: each origin numbers its own versions of a case. The newest applied per case and
 origin is kept (SyncAppliedVersion); an older change arriving later is `stale`: kept in
 the inbox, acknowledged, not applied. Only the field table's fields that may travel are
-read (case, person, victim profile, child records; never local-only ones), each value
-checked as a submitted one would be; a change with a bad value is `invalid`, is not
-kept, and its sender retries it until it is dead (visible to its admins).
+read (sync.payload), each value checked as a submitted one would be; a change with a bad
+value or clock is `invalid`, is not kept, and its sender retries it until it is dead
+(visible to its admins).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from flask import current_app
 from sqlalchemy import select, update
 
-from server.cases.fields import CHILD_FIELDS, FIELDS, MULTI_KINDS, Field, Kind, Record
-from server.cases.models import Case, CaseVersion, Consent, Episode, Person, VictimProfile, new_uuid
+from server.cases.fields import CHILD_FIELDS, FIELDS, MULTI_KINDS, Field, Record
+from server.cases.models import Case, CaseVersion, Consent, Episode, Person, new_uuid
 from server.cases.operations import CHILD_MODELS, derive, set_field, set_record_field
-from server.cases.reading import convert
 from server.extensions import db
 from server.projects.operations import default_project
-from sync.clock import (
-    CONSENT,
-    OWNER,
-    BadClock,
-    Received,
-    load_clock,
-    payload_keys,
-    read_clock,
-    take_in,
-)
+from sync.clock import CONSENT, OWNER, load_clock, take_in
 from sync.linkage import Match, PersonEncoding
 from sync.linkage_store import (
     current_linkage,
     find_matches,
     forget_encoding,
-    received_encoding,
     store_encodings,
 )
 from sync.merge import Merge, merge
 from sync.models import SyncAppliedVersion, SyncCaseClock, SyncInboxChange
 from sync.outbox import previously_shared, record_case_change
+from sync.payload import Payload, read_payload
 from sync.registry import Registry
 from sync.review import propose_conflict, propose_duplicate
 from sync.routing import CASE_PARTS, SYNC_PURPOSE
-from sync.schemas import UUID_TEXT
 
-PART_MODELS = {"case": Case, "person": Person, "victim": VictimProfile}
 #: What an upsert or a tombstone did; all but `invalid` tell the sender it is delivered.
 APPLIED, STALE, IGNORED, INVALID = "applied", "stale", "ignored", "invalid"
-
-
-class InvalidChange(ValueError):
-    """A payload the field table cannot take. The message names fields, never values."""
-
-
-@dataclass
-class Payload:
-    """An upsert's payload, checked: values as the models store them."""
-
-    owner_mission: str | None = None
-    fields: dict[str, object] = field(default_factory=dict)
-    #: (dataset, record uuid, {field name: value})
-    records: list[tuple[Record, str, dict[str, object]]] = field(default_factory=list)
-    purposes: list[str] = field(default_factory=list)
-    #: The person's linkage encoding, if the owner sent one (see sync.linkage_store).
-    linkage: PersonEncoding | None = None
-    #: The clocks of the change and its fields (sync.clock); empty from an older sender.
-    clock: Received = field(default_factory=lambda: read_clock(None))
-    #: The field keys it holds values for (sync.clock.payload_keys).
-    keys: set[str] = field(default_factory=set)
 
 
 def apply_received(change: dict, *, own_mission: str, registry: Registry | None = None) -> str:
@@ -126,104 +99,6 @@ def _remember(applied: SyncAppliedVersion | None, change: dict) -> None:
         db.session.add(applied)
     applied.version, applied.kind = change["version"], change["kind"]
     applied.change_id = change["change_id"]
-
-
-# ---- reading a payload ----------------------------------------------------------------
-
-
-def read_payload(payload: dict) -> Payload:
-    """The fields and records of an upsert that may land here, each value checked."""
-    case = payload.get("case")
-    if not isinstance(case, dict) or not isinstance(case.get("fields", {}), dict):
-        raise InvalidChange("An upsert holds {'case': {'fields': {...}}}.")
-    owner = case.get("owner_mission")
-    result = Payload(owner_mission=owner if isinstance(owner, str) else None)
-    for name, value in case.get("fields", {}).items():
-        spec = FIELDS.get(name)
-        if _may_land(spec) and spec.part in CASE_PARTS:
-            result.fields[name] = check_value(spec, value, PART_MODELS[spec.part])
-    records = payload.get("records", [])
-    if not isinstance(records, list):
-        raise InvalidChange("records: a list.")
-    for record in records:
-        result.records.append(_read_record(record))
-    consent = payload.get("consent") or {}
-    purposes = consent.get("purposes", []) if isinstance(consent, dict) else None
-    if not isinstance(purposes, list) or not all(isinstance(p, str) for p in purposes):
-        raise InvalidChange("consent.purposes: a list of purposes.")
-    result.purposes = purposes
-    result.linkage = read_linkage(payload.get("linkage"))
-    try:
-        result.clock = read_clock(payload.get("clock"))
-        result.keys = payload_keys(payload)
-    except (BadClock, KeyError, TypeError):
-        raise InvalidChange("clock: not the clocks of this change.") from None
-    return result
-
-
-def read_linkage(data: object) -> PersonEncoding | None:
-    """A received person encoding, its shape and sizes checked."""
-    if data is None:
-        return None
-    try:
-        return received_encoding(data)
-    except ValueError:
-        raise InvalidChange("linkage: not a person encoding.") from None
-
-
-def _read_record(record: object) -> tuple[Record, str, dict[str, object]]:
-    if not isinstance(record, dict) or not isinstance(record.get("fields"), dict):
-        raise InvalidChange("A record holds dataset, uuid and fields.")
-    try:
-        dataset = Record(record.get("dataset"))
-    except ValueError:
-        raise InvalidChange("A record names an unknown dataset.") from None
-    if dataset not in CHILD_MODELS or not UUID_TEXT.regex.match(str(record.get("uuid", ""))):
-        raise InvalidChange(f"A {dataset.value} record without a uuid, or of the wrong dataset.")
-    model = CHILD_MODELS[dataset][0]
-    values = {}
-    for name, value in record["fields"].items():
-        spec = CHILD_FIELDS[dataset].get(name)
-        if _may_land(spec):
-            values[name] = check_value(spec, value, model)
-    return dataset, record["uuid"], values
-
-
-def _may_land(spec: Field | None) -> bool:
-    """Default deny: a field the table does not know, or one that never travels, is dropped."""
-    return spec is not None and not spec.local_only
-
-
-def check_value(spec: Field, value: object, model: type) -> object:
-    """A received value as the models store it, checked as a submitted one would be."""
-    if value is None:
-        return None
-    if spec.kind in MULTI_KINDS:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise InvalidChange(f"{spec.name}: a list of codes.")
-        raw = " ".join(value)
-    elif spec.kind == Kind.BOOLEAN:
-        if not isinstance(value, bool):
-            raise InvalidChange(f"{spec.name}: true or false.")
-        raw = "true" if value else "false"
-    elif spec.kind in (Kind.INTEGER, Kind.DECIMAL):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidChange(f"{spec.name}: a number.")
-        if spec.kind == Kind.DECIMAL:
-            return float(value)
-        raw = str(value)
-    else:
-        if not isinstance(value, str):
-            raise InvalidChange(f"{spec.name}: a string.")
-        raw = value
-    try:
-        converted = convert(spec, raw)
-    except ValueError:
-        raise InvalidChange(f"{spec.name}: not a valid value.") from None
-    length = getattr(getattr(model, spec.attribute).type, "length", None)
-    if isinstance(converted, str) and length is not None and len(converted) > length:
-        raise InvalidChange(f"{spec.name}: longer than {length} characters.")
-    return converted
 
 
 # ---- upserts --------------------------------------------------------------------------

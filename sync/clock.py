@@ -138,8 +138,11 @@ class Received:
     held: frozenset[str]
 
 
-def read_clock(data: object) -> Received:
-    """A received `payload["clock"]`; an upsert from before clocks has none (all empty)."""
+def read_clock(data: object, *, max_ahead_ms: int | None = None) -> Received:
+    """A received `payload["clock"]`; an upsert from before clocks has none (all empty).
+
+    A stamp more than `max_ahead_ms` ahead of this clock is refused: one mission's clock far
+    ahead would win every merge and drag every later stamp of the case with it."""
     if data is None:
         return Received({}, {}, frozenset())
     if not isinstance(data, dict):
@@ -149,11 +152,15 @@ def read_clock(data: object) -> Received:
         raise BadClock("clock: seen, fields and held")
     if not all(isinstance(k, str) for k in [*seen, *fields, *held]):
         raise BadClock("clock: keys are texts")
-    return Received(
+    received = Received(
         {m: Hlc.parse(s) for m, s in seen.items()},
         {k: Hlc.parse(s) for k, s in fields.items()},
         frozenset(held),
     )
+    latest = max([*received.seen.values(), *received.fields.values()], default=None)
+    if max_ahead_ms is not None and latest is not None and latest.wall_ms > now_ms() + max_ahead_ms:
+        raise BadClock("clock: in the future")
+    return received
 
 
 def covers(seen: dict[str, Hlc], stamp: Hlc) -> bool:

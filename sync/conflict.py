@@ -16,10 +16,11 @@ from server.cases.fields import FIELDS
 from server.cases.models import Case, CaseVersion
 from server.cases.operations import derive, set_field
 from server.extensions import db
-from sync.apply import PART_MODELS, InvalidChange, check_value, copy_consent
+from sync.apply import copy_consent
 from sync.clock import CONSENT, load_clock, stamp_local
 from sync.models import SyncInboxChange, SyncReview
 from sync.outbox import record_case_change
+from sync.payload import PART_MODELS, InvalidChange, check_value
 from sync.review import ReviewClosed
 from sync.routing import json_value
 

@@ -335,8 +335,12 @@ def test_replays_and_late_changes_open_nothing_twice(khm):
     assert item.conflicts[0].incoming_clock == stamp(4_000), "the newest incoming write"
 
 
-def test_a_bad_clock_refuses_the_change(khm):
+def test_a_bad_clock_or_one_far_ahead_refuses_the_change(khm, monkeypatch):
     change = follow_up(2, {"cas_Status": "Closed"}, {"cas_Status": "yesterday"}, {})
+    assert khm.receive(change) == ["invalid"]
+    monkeypatch.setattr("sync.clock.now_ms", lambda: 1_764_000_000_000)
+    ahead = stamp(1_764_000_000_000 + 3_600_000)
+    change = follow_up(2, {"cas_Status": "Closed"}, {"cas_Status": ahead}, {"THA": ahead})
     assert khm.receive(change) == ["invalid"]
     assert the_case().status == "Active"
 
