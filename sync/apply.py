@@ -15,8 +15,10 @@
   consent written concurrently keep their local value: the version lists them in
   `conflicts`, and a `conflict` review item is opened (sync.review) at the owner (status,
   owner: its decision then travels) or, for consent, at the copy (a copy's consent
-  statement is its own). A field the owner holds back while its conflict is open is not
-  taken. The case's clocks then take in the sender's.
+  statement is its own). At a copy, status and owner are protected only if it may send
+  them to the owner (else no one could review them: they merge by clock). A field the
+  owner holds back while its conflict is open is not taken. The case's clocks then take
+  in the sender's.
 - A **tombstone from a case's owner** withdraws the local copy: every field and record the
   owner ever sent is blanked or deleted, the payloads kept of its changes are emptied, and
   a withdrawn consent statement ends sharing. The case row stays (without personal data),
@@ -51,7 +53,7 @@ from server.cases.models import Case, CaseVersion, Consent, Episode, Person, new
 from server.cases.operations import CHILD_MODELS, derive, set_field, set_record_field
 from server.extensions import db
 from server.projects.operations import default_project
-from sync.clock import CONSENT, OWNER, load_clock, take_in
+from sync.clock import CONSENT, OWNER, PROTECTED, load_clock, take_in
 from sync.linkage import Match, PersonEncoding
 from sync.linkage_store import (
     current_linkage,
@@ -63,7 +65,7 @@ from sync.merge import Merge, merge
 from sync.models import SyncAppliedVersion, SyncCaseClock, SyncInboxChange
 from sync.outbox import previously_shared, record_case_change
 from sync.payload import Payload, read_payload
-from sync.registry import Registry
+from sync.registry import Registry, load_registry
 from sync.review import propose_conflict, propose_duplicate
 from sync.routing import CASE_PARTS, SYNC_PURPOSE
 
@@ -126,7 +128,12 @@ def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str,
     clock = load_clock(db.session, case.uuid)
     # the owner never takes a copy's consent (the copy's statement is its own), and a copy
     # never takes ownership from an upsert (transfers are accepted, not synced)
-    decided = merge(clock, payload.clock, payload.keys - {CONSENT if owner_here else OWNER})
+    decided = merge(
+        clock,
+        payload.clock,
+        payload.keys - {CONSENT if owner_here else OWNER},
+        PROTECTED if owner_here else _protected_at_copy(origin, registry),
+    )
     keep_person = not owner_here and _person_shared(case)
     fields = {
         name: v
@@ -173,6 +180,16 @@ def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str,
     if case.owner_mission == own_mission:
         record_case_change(db.session, case, version, registry=registry, own_mission=own_mission)
     return APPLIED
+
+
+def _protected_at_copy(owner: str, registry: Registry | None) -> frozenset[str]:
+    """At a copy, consent (its own statement), and status or owner only where this mission
+    may send them to the owner: a write the owner can never see could never be reviewed
+    there, so it merges by clock like an ordinary field."""
+    registry = registry if registry is not None else load_registry()
+    mission = registry.get(owner)
+    allowed = mission.fields if mission is not None else frozenset()
+    return frozenset({CONSENT} | (PROTECTED & allowed))
 
 
 def _taken(

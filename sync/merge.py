@@ -52,8 +52,11 @@ class Merge:
         return {k: s for k, s in self.take.items() if s is not None}
 
 
-def merge(clock: SyncCaseClock, sent: Received, keys: set[str]) -> Merge:
-    """Decide each of `keys` (the fields an upsert holds values for); see the module."""
+def merge(
+    clock: SyncCaseClock, sent: Received, keys: set[str], protected: frozenset[str] = PROTECTED
+) -> Merge:
+    """Decide each of `keys` (the fields an upsert holds values for); see the module.
+    `protected`: the keys a person decides here (sync.apply narrows them at a copy)."""
     seen, stamps = local_stamps(clock)
     result = Merge()
     for key in sorted(keys):
@@ -63,7 +66,7 @@ def merge(clock: SyncCaseClock, sent: Received, keys: set[str]) -> Merge:
         verdict = judge(local, incoming, seen, sent)
         if verdict in (NEWER, SAME):
             result.take[key] = incoming
-        elif verdict == CONCURRENT and key in PROTECTED:
+        elif verdict == CONCURRENT and key in protected:
             result.conflicts.append(Conflict(key, local, incoming))
         elif verdict == CONCURRENT:
             winner, loser = max(local, incoming), min(local, incoming)

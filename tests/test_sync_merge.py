@@ -355,8 +355,16 @@ def owners_upsert(version: int, fields: dict, stamps: dict, seen: dict, held=())
 
 
 @pytest.fixture
-def copy(client, tha_key, app_context, monkeypatch) -> Khm:  # noqa: F811
-    """THA's case held at KHM, status Active at THA's clock 1000."""
+def copy(app, client, tha_key, app_context, monkeypatch, tmp_path) -> Khm:  # noqa: F811
+    """THA's case held at KHM, status Active at THA's clock 1000; KHM may send THA its
+    status (so that THA can review a concurrent one)."""
+    use_missions(
+        monkeypatch,
+        app,
+        tmp_path,
+        "KHM",
+        [mission("THA", tha_key, ("cas_Status",)), mission("KHM", new_key())],
+    )
     t0 = stamp(1_000)
     first = owners_upsert(
         1, {"cas_Status": "Active"}, {"cas_Status": t0, "consent": t0}, {"THA": t0}
@@ -415,3 +423,22 @@ def test_at_a_copy_a_concurrent_consent_change_is_reviewed_there(copy, make):
     db.session.commit()
     consent = the_case().consent
     assert consent.sharing is True and consent.purposes == ["CaseManagement", "Research"]
+
+
+def test_at_a_copy_a_status_the_owner_never_receives_merges_by_clock(copy, tmp_path, app):
+    """KHM may not send THA its status: THA could never review a conflict, so the later
+    write wins, as for an ordinary field, and the copy follows its owner again."""
+    use_missions(
+        copy.monkeypatch,
+        app,
+        tmp_path,
+        "KHM",
+        [mission("THA", copy.tha_key), mission("KHM", new_key())],
+    )
+    copy.write(2_000, cas_Status="Closed")
+    later = owners_upsert(
+        2, {"cas_Status": "FollowUp"}, {"cas_Status": stamp(3_000)}, {"THA": stamp(3_000)}
+    )
+    assert copy.receive(later) == ["applied"]
+    assert the_case().status == "FollowUp" and review.count_open() == 0
+    assert the_case().versions[-1].conflicts == []
