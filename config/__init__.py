@@ -68,6 +68,8 @@ class DefaultConfig:
     SYNC_MAX_ATTEMPTS = 10
     #: How often the sync process (`casebridge sync run`) looks for due deliveries.
     SYNC_POLL_SECONDS = 2.0
+    #: Queue a peer's delivery as soon as a commit gives it changes (else only by the poll).
+    SYNC_DELIVER_ON_COMMIT = True
     #: Longest wait for a database lock (SQLite busy timeout, PostgreSQL lock_timeout).
     DATABASE_LOCK_TIMEOUT_MS = 30_000
     #: Seconds between retries of a failed normalization job; then it stays 'failed'.

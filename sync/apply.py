@@ -9,6 +9,16 @@
   there; only from a mission this one shared the case with, and still shares it with)
   sets the fields it changed. This mission then routes its new version as usual:
   the owner relays to the other linked missions, under its own consent statement.
+- Either way, **field by field by their clocks** (sync.clock, sync.merge): a field is set
+  only if its incoming write is newer than the local one, or concurrent with it and has
+  the bigger clock (recorded in the version's `changes["merged"]`). Status, owner and
+  consent written concurrently keep their local value: the version lists them in
+  `conflicts`, and a `conflict` review item is opened (sync.review) at the owner (status,
+  owner: its decision then travels) or, for consent, at the copy (a copy's consent
+  statement is its own). At a copy, status and owner are protected only if it may send
+  them to the owner (else no one could review them: they merge by clock). A field the
+  owner holds back while its conflict is open is not taken. The case's clocks then take
+  in the sender's.
 - A **tombstone from a case's owner** withdraws the local copy: every field and record the
   owner ever sent is blanked or deleted, the payloads kept of its changes are emptied, and
   a withdrawn consent statement ends sharing. The case row stays (without personal data),
@@ -28,59 +38,39 @@ here, or an encoding in the change, there is no matching.
 Order: each origin numbers its own versions of a case. The newest applied per case and
 origin is kept (SyncAppliedVersion); an older change arriving later is `stale`: kept in
 the inbox, acknowledged, not applied. Only the field table's fields that may travel are
-read (case, person, victim profile, child records; never local-only ones), each value
-checked as a submitted one would be; a change with a bad value is `invalid`, is not
-kept, and its sender retries it until it is dead (visible to its admins).
+read (sync.payload), each value checked as a submitted one would be; a change with a bad
+value or clock is `invalid`, is not kept, and its sender retries it until it is dead
+(visible to its admins).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from flask import current_app
 from sqlalchemy import select, update
 
-from server.cases.fields import CHILD_FIELDS, FIELDS, MULTI_KINDS, Field, Kind, Record
-from server.cases.models import Case, CaseVersion, Consent, Episode, Person, VictimProfile, new_uuid
+from server.cases.fields import CHILD_FIELDS, FIELDS, MULTI_KINDS, Field, Record
+from server.cases.models import Case, CaseVersion, Consent, Episode, Person, new_uuid
 from server.cases.operations import CHILD_MODELS, derive, set_field, set_record_field
-from server.cases.reading import convert
 from server.extensions import db
 from server.projects.operations import default_project
+from sync.clock import CONSENT, OWNER, PROTECTED, load_clock, take_in
 from sync.linkage import Match, PersonEncoding
 from sync.linkage_store import (
     current_linkage,
     find_matches,
     forget_encoding,
-    received_encoding,
     store_encodings,
 )
-from sync.models import SyncAppliedVersion, SyncInboxChange
+from sync.merge import Merge, merge
+from sync.models import SyncAppliedVersion, SyncCaseClock, SyncInboxChange
 from sync.outbox import previously_shared, record_case_change
-from sync.registry import Registry
-from sync.review import propose_duplicate
+from sync.payload import Payload, read_payload
+from sync.registry import Registry, load_registry
+from sync.review import propose_conflict, propose_duplicate
 from sync.routing import CASE_PARTS, SYNC_PURPOSE
-from sync.schemas import UUID_TEXT
 
-PART_MODELS = {"case": Case, "person": Person, "victim": VictimProfile}
 #: What an upsert or a tombstone did; all but `invalid` tell the sender it is delivered.
 APPLIED, STALE, IGNORED, INVALID = "applied", "stale", "ignored", "invalid"
-
-
-class InvalidChange(ValueError):
-    """A payload the field table cannot take. The message names fields, never values."""
-
-
-@dataclass
-class Payload:
-    """An upsert's payload, checked: values as the models store them."""
-
-    owner_mission: str | None = None
-    fields: dict[str, object] = field(default_factory=dict)
-    #: (dataset, record uuid, {field name: value})
-    records: list[tuple[Record, str, dict[str, object]]] = field(default_factory=list)
-    purposes: list[str] = field(default_factory=list)
-    #: The person's linkage encoding, if the owner sent one (see sync.linkage_store).
-    linkage: PersonEncoding | None = None
 
 
 def apply_received(change: dict, *, own_mission: str, registry: Registry | None = None) -> str:
@@ -113,99 +103,6 @@ def _remember(applied: SyncAppliedVersion | None, change: dict) -> None:
     applied.change_id = change["change_id"]
 
 
-# ---- reading a payload ----------------------------------------------------------------
-
-
-def read_payload(payload: dict) -> Payload:
-    """The fields and records of an upsert that may land here, each value checked."""
-    case = payload.get("case")
-    if not isinstance(case, dict) or not isinstance(case.get("fields", {}), dict):
-        raise InvalidChange("An upsert holds {'case': {'fields': {...}}}.")
-    owner = case.get("owner_mission")
-    result = Payload(owner_mission=owner if isinstance(owner, str) else None)
-    for name, value in case.get("fields", {}).items():
-        spec = FIELDS.get(name)
-        if _may_land(spec) and spec.part in CASE_PARTS:
-            result.fields[name] = check_value(spec, value, PART_MODELS[spec.part])
-    records = payload.get("records", [])
-    if not isinstance(records, list):
-        raise InvalidChange("records: a list.")
-    for record in records:
-        result.records.append(_read_record(record))
-    consent = payload.get("consent") or {}
-    purposes = consent.get("purposes", []) if isinstance(consent, dict) else None
-    if not isinstance(purposes, list) or not all(isinstance(p, str) for p in purposes):
-        raise InvalidChange("consent.purposes: a list of purposes.")
-    result.purposes = purposes
-    result.linkage = read_linkage(payload.get("linkage"))
-    return result
-
-
-def read_linkage(data: object) -> PersonEncoding | None:
-    """A received person encoding, its shape and sizes checked."""
-    if data is None:
-        return None
-    try:
-        return received_encoding(data)
-    except ValueError:
-        raise InvalidChange("linkage: not a person encoding.") from None
-
-
-def _read_record(record: object) -> tuple[Record, str, dict[str, object]]:
-    if not isinstance(record, dict) or not isinstance(record.get("fields"), dict):
-        raise InvalidChange("A record holds dataset, uuid and fields.")
-    try:
-        dataset = Record(record.get("dataset"))
-    except ValueError:
-        raise InvalidChange("A record names an unknown dataset.") from None
-    if dataset not in CHILD_MODELS or not UUID_TEXT.regex.match(str(record.get("uuid", ""))):
-        raise InvalidChange(f"A {dataset.value} record without a uuid, or of the wrong dataset.")
-    model = CHILD_MODELS[dataset][0]
-    values = {}
-    for name, value in record["fields"].items():
-        spec = CHILD_FIELDS[dataset].get(name)
-        if _may_land(spec):
-            values[name] = check_value(spec, value, model)
-    return dataset, record["uuid"], values
-
-
-def _may_land(spec: Field | None) -> bool:
-    """Default deny: a field the table does not know, or one that never travels, is dropped."""
-    return spec is not None and not spec.local_only
-
-
-def check_value(spec: Field, value: object, model: type) -> object:
-    """A received value as the models store it, checked as a submitted one would be."""
-    if value is None:
-        return None
-    if spec.kind in MULTI_KINDS:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise InvalidChange(f"{spec.name}: a list of codes.")
-        raw = " ".join(value)
-    elif spec.kind == Kind.BOOLEAN:
-        if not isinstance(value, bool):
-            raise InvalidChange(f"{spec.name}: true or false.")
-        raw = "true" if value else "false"
-    elif spec.kind in (Kind.INTEGER, Kind.DECIMAL):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidChange(f"{spec.name}: a number.")
-        if spec.kind == Kind.DECIMAL:
-            return float(value)
-        raw = str(value)
-    else:
-        if not isinstance(value, str):
-            raise InvalidChange(f"{spec.name}: a string.")
-        raw = value
-    try:
-        converted = convert(spec, raw)
-    except ValueError:
-        raise InvalidChange(f"{spec.name}: not a valid value.") from None
-    length = getattr(getattr(model, spec.attribute).type, "length", None)
-    if isinstance(converted, str) and length is not None and len(converted) > length:
-        raise InvalidChange(f"{spec.name}: longer than {length} characters.")
-    return converted
-
-
 # ---- upserts --------------------------------------------------------------------------
 
 
@@ -227,37 +124,84 @@ def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str,
         created, linked, possible = False, {}, []
     else:
         return IGNORED
-    keep_person = case.owner_mission != own_mission and _person_shared(case)
+    owner_here = case.owner_mission == own_mission
+    clock = load_clock(db.session, case.uuid)
+    # the owner never takes a copy's consent (the copy's statement is its own), and a copy
+    # never takes ownership from an upsert (transfers are accepted, not synced)
+    decided = merge(
+        clock,
+        payload.clock,
+        payload.keys - {CONSENT if owner_here else OWNER},
+        PROTECTED if owner_here else _protected_at_copy(origin, registry),
+    )
+    keep_person = not owner_here and _person_shared(case)
     fields = {
         name: v
         for name, v in payload.fields.items()
-        if not (keep_person and _kept(case.person, FIELDS[name]))
+        if name in decided.take
+        and not (keep_person and _kept(case.person, FIELDS[name]))
         and set_field(case, FIELDS[name], v)
     }
-    records = [r for r in (_apply_record(case, *record) for record in payload.records) if r]
-    if case.owner_mission != own_mission:
-        _copy_consent(case, origin, payload.purposes)
-    if not (created or fields or records):
+    records = [
+        r
+        for r in (_apply_record(case, *_taken(record, decided)) for record in payload.records)
+        if r
+    ]
+    if not owner_here and CONSENT in decided.take:
+        copy_consent(case, origin, payload.purposes)
+    take_in(clock, payload.clock, decided.taken())
+    if not (created or fields or records or decided.merged or decided.conflicts):
         return APPLIED  # nothing new (e.g. the owner's echo of our own follow-up)
     if case.label is None and case.reference:
         case.label = case.reference
     derive(case)
     case.version += 1
+    changes = {"create": created, "origin_mission": origin, "fields": fields, "records": records}
     version = CaseVersion(
         case=case,
         version=case.version,
         sync_change_id=change["change_id"],
-        changes={"create": created, "origin_mission": origin, "fields": fields, "records": records}
-        | ({"linked": linked} if linked else {}),
-        conflicts=[],
+        changes=changes
+        | ({"linked": linked} if linked else {})
+        | ({"merged": decided.merged} if decided.merged else {}),
+        conflicts=[c.field for c in decided.conflicts],
     )
     db.session.add(version)
     db.session.flush()
+    # status and owner: the owner decides and its decision travels; a copy keeps its value
+    # until then. Consent: a copy's own statement, decided where it is kept.
+    reviewed = [c for c in decided.conflicts if owner_here or c.field == CONSENT]
+    if reviewed:
+        propose_conflict(case, change["change_id"], origin, reviewed)
+        if owner_here:
+            clock.held = sorted(set(clock.held) | {c.field for c in reviewed})
     if possible:
         propose_duplicate(case, possible)
     if case.owner_mission == own_mission:
         record_case_change(db.session, case, version, registry=registry, own_mission=own_mission)
     return APPLIED
+
+
+def _protected_at_copy(owner: str, registry: Registry | None) -> frozenset[str]:
+    """At a copy, consent (its own statement), and status or owner only where this mission
+    may send them to the owner: a write the owner can never see could never be reviewed
+    there, so it merges by clock like an ordinary field."""
+    registry = registry if registry is not None else load_registry()
+    mission = registry.get(owner)
+    allowed = mission.fields if mission is not None else frozenset()
+    return frozenset({CONSENT} | (PROTECTED & allowed))
+
+
+def _taken(
+    record: tuple[Record, str, dict[str, object]], decided: Merge
+) -> tuple[Record, str, dict[str, object]]:
+    """A received record with only the fields the merge takes."""
+    dataset, uuid, values = record
+    return (
+        dataset,
+        uuid,
+        {k: v for k, v in values.items() if f"{dataset.value}/{uuid}/{k}" in decided.take},
+    )
 
 
 def _new_copy(
@@ -324,7 +268,7 @@ def _apply_record(case: Case, dataset: Record, uuid: str, values: dict) -> dict 
     return {"dataset": dataset.value, "uuid": uuid, "fields": changed}
 
 
-def _copy_consent(case: Case, owner: str, purposes: list[str]) -> None:
+def copy_consent(case: Case, owner: str, purposes: list[str]) -> None:
     """What the owner's consent lets this copy do: go back to the owner, for its purposes."""
     wanted = {
         "given": True,
@@ -349,6 +293,9 @@ def _tombstone(case: Case | None, change: dict, own_mission: str) -> str:
     if case.owner_mission != origin or origin == own_mission:
         return IGNORED  # never delete this mission's own data
     withdraw_copy(case, origin, change["change_id"])
+    clock = db.session.get(SyncCaseClock, case.uuid)
+    if clock is not None:
+        db.session.delete(clock)  # what comes next from the owner is all new here
     return APPLIED
 
 

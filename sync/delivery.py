@@ -207,7 +207,9 @@ def wake_deliveries(mission_codes: set[str]) -> None:
     """Queue a delivery to each of these peers now, after a commit that gave them changes:
     lag in seconds instead of up to a poll interval (bench/ROUTING.md). Best effort: a peer
     whose delivery is already running, or Redis being away, leaves the rows to the sync
-    process's next tick."""
+    process's next tick. Off (SYNC_DELIVER_ON_COMMIT) only the poll sends."""
+    if not current_app.config["SYNC_DELIVER_ON_COMMIT"]:
+        return
     for mission_code in sorted(mission_codes):
         try:
             enqueue_delivery(mission_code)

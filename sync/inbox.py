@@ -16,8 +16,9 @@ from marshmallow import ValidationError
 from sqlalchemy import delete, select
 
 from server.extensions import db
-from sync.apply import APPLIED, INVALID, InvalidChange, apply_received
+from sync.apply import APPLIED, INVALID, apply_received
 from sync.models import SyncInboxChange, SyncSeenNonce
+from sync.payload import InvalidChange
 from sync.registry import Registry
 from sync.schemas import BatchSchema
 from sync.signing import (

@@ -1,5 +1,5 @@
 """Sync tables: the outbox (changes to send), the inbox (changes received), seen nonces,
-the persons' linkage encodings, and the review queue."""
+the persons' linkage encodings, the review queue and the cases' clocks."""
 
 from __future__ import annotations
 
@@ -161,10 +161,29 @@ class SyncReview(db.Model):
     person_id: Mapped[int | None]
     #: Possible duplicate: [{"person_id", "score", "name", "reason"}], best first.
     candidates: Mapped[list] = mapped_column(JSON, default=list)
-    #: What decided the proposal, e.g. "birthdate" (a rule's name, never a value).
-    reason: Mapped[str | None] = mapped_column(String(64))
+    #: What decided the proposal, e.g. "birthdate" (a rule's name, never a value); for a
+    #: conflict its fields, missions and clocks.
+    reason: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     #: Who decided, and when; NULL while open. Accepted: the person chosen.
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[dt.datetime | None]
     chosen_person_id: Mapped[int | None]
+    #: Conflict: {"change_id", "origin_mission", "fields": [{"field", "local", "incoming"}]}
+    #: (the clocks of both writes; the incoming value stays in that change's inbox payload).
+    details: Mapped[dict | None] = mapped_column(JSON)
+
+
+class SyncCaseClock(db.Model):
+    """A case's clocks (see sync.clock): the hybrid logical clock of the last write of each
+    field, and per mission the newest of its clocks this case has taken in."""
+
+    __tablename__ = "sync_case_clocks"
+
+    case_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    #: {mission: HLC}: the newest write of each mission this copy has seen (a version vector).
+    seen: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: {field key: HLC of the write that set its value}; keys as sync.clock.field_keys.
+    fields: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: Field keys this mission (the owner) holds back while a conflict about them is open.
+    held: Mapped[list] = mapped_column(JSON, default=list)

@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.cases.models import Case, CaseVersion
+from sync.clock import clock_payload, field_keys, load_clock, stamp_local
 from sync.linkage_store import Linkage, encoding_for
-from sync.models import SyncOutbox
+from sync.models import SyncCaseClock, SyncOutbox
 from sync.registry import Registry, load_registry
 from sync.routing import Route, only_changes, route_case
 
@@ -60,18 +61,30 @@ def record_case_change(
 
     A case this mission owns goes to its linked missions; a linked mission's case held
     here (followed up here) goes back to its owner with what this version changed (see
-    sync.routing). Returns the rows added; the caller commits. A batch passes one
-    `linkage` for all its cases: its encoder caches the bigrams they share.
+    sync.routing). A version written here stamps the fields it changed with this
+    mission's clock (sync.clock), and every upsert carries the case's clocks. Returns the
+    rows added; the caller commits. A batch passes one `linkage` for all its cases: its
+    encoder caches the bigrams they share.
     """
     own_mission = own_mission or current_app.config["MISSION_CODE"]
     registry = registry if registry is not None else load_registry()
     if not any(code != own_mission for code in registry.missions):
         return []  # no peers: nothing to route, no SELECT per case
+    changes = case_version.changes or {}
+    clock = load_clock(session, case.uuid)
+    if case_version.sync_change_id is None:  # a write here; a received one keeps its stamps
+        stamp_local(clock, field_keys(changes), own_mission)
     routes = route_case(case, registry, own_mission, previously_shared(session, case.uuid))
     if case.owner_mission != own_mission:
-        routes = _changes_only(routes, case_version.changes or {})
+        routes = _changes_only(routes, changes)
     elif any(route.kind == "upsert" for route in routes):
         routes = _with_linkage(routes, encoding_for(case, linkage))
+    routes = [
+        Route(r.mission, r.kind, {**r.payload, "clock": clock_payload(clock, r.payload)})
+        if r.kind == "upsert"
+        else r
+        for r in routes
+    ]
     rows = [
         _queue(session, case.uuid, case_version.version, route, own_mission) for route in routes
     ]
@@ -129,6 +142,9 @@ def record_case_deletion(
     `version` is one past the case's last version. The caller deletes and commits.
     """
     own_mission = own_mission or current_app.config["MISSION_CODE"]
+    clock = session.get(SyncCaseClock, case_uuid)
+    if clock is not None:
+        session.delete(clock)
     rows = [
         _queue(session, case_uuid, version, Route(recipient, "tombstone", {}), own_mission)
         for recipient in sorted(previously_shared(session, case_uuid))

@@ -1,9 +1,11 @@
 """The review queue: what sync leaves to a person to decide. No HTTP here.
 
 Kinds: `possible_duplicate` (a linked mission's case whose person may be one this mission
-has: sync.apply opens it), and, later, `conflict`, `transfer`, `referral`. An item holds
-ids, scores and the name of the rule that proposed it, never a personal value; whoever
-decides opens the cases (in scope, audited) to compare.
+has: sync.apply opens it), `conflict` (a protected field, status, owner or consent,
+written here and at a linked mission concurrently: sync.merge), and, later, `transfer`,
+`referral`. An item holds ids, scores, field names, mission codes, clocks and the name of
+the rule that proposed it, never a personal value or a field's value; whoever decides
+opens the cases (in scope, audited) to compare.
 
 For the admin page (one call each; the caller commits, as with every operation):
 
@@ -13,8 +15,12 @@ For the admin page (one call each; the caller commits, as with every operation):
 - `accept(review_id, user, person_id=None) -> SyncReview`: a possible duplicate is the
   same person (the best candidate, or `person_id` among them): the case and everything
   of its person move to that person, the emptied person is deleted.
+  A conflict: the incoming value replaces the local one (sync.conflict.settle).
 - `reject(review_id, user) -> SyncReview`: not the same person; the pair is remembered
-  and not proposed again.
+  and not proposed again. A conflict: the local value stays.
+  Either way a decided conflict is a new write here, newer than both: at the owner (status,
+  owner) it travels to every linked mission, so all converge; a copy's consent conflict
+  settles at the copy only (its consent statement never travels).
 Both raise `ReviewNotFound` or `ReviewClosed` (already decided), and record an audit event
 (`review.accept`, `review.reject`).
 """
@@ -24,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, or_, select
 
@@ -33,11 +39,12 @@ from server.auth.models import User
 from server.cases.models import Case, Person
 from server.extensions import db
 from sync.linkage import Match
+from sync.merge import Conflict
 from sync.models import PersonLinkage, PersonLinkageKey, SyncReview
 
 log = logging.getLogger(__name__)
 
-POSSIBLE_DUPLICATE = "possible_duplicate"
+POSSIBLE_DUPLICATE, CONFLICT = "possible_duplicate", "conflict"
 #: Person attributes an accepted duplicate brings to the person it joins where that is
 #: blank (the person kept holds this mission's values).
 MERGED_ATTRIBUTES = (
@@ -82,6 +89,17 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class ConflictField:
+    """One field of a conflict: which missions wrote it, and their clocks (no value)."""
+
+    field: str  #: a field name (cas_Status), owner_mission or consent
+    local_mission: str
+    local_clock: str
+    incoming_mission: str
+    incoming_clock: str
+
+
+@dataclass(frozen=True)
 class ReviewItem:
     id: int
     kind: str
@@ -90,6 +108,8 @@ class ReviewItem:
     person_id: int | None
     reason: str | None
     candidates: list[Candidate]
+    #: A conflict's fields; empty for other kinds.
+    conflicts: list[ConflictField] = field(default_factory=list)
 
 
 # ---- opening ----------------------------------------------------------------------------
@@ -126,6 +146,45 @@ def propose_duplicate(case: Case, matches: Iterable[Match]) -> SyncReview | None
     db.session.flush()
     log.info("review %s opened: possible duplicate for case %s", review.id, case.uuid)
     return review
+
+
+def propose_conflict(
+    case: Case, change_id: str, origin: str, conflicts: list[Conflict]
+) -> SyncReview:
+    """Open a conflict item for these fields of the case, or add them to the one open: the
+    newest incoming write of a field replaces an older one in it (one decision per field)."""
+    review = db.session.scalar(
+        select(SyncReview).where(
+            SyncReview.kind == CONFLICT,
+            SyncReview.state == "open",
+            SyncReview.case_uuid == case.uuid,
+        )
+    )
+    if review is None:
+        review = SyncReview(kind=CONFLICT, state="open", case_uuid=case.uuid, candidates=[])
+        db.session.add(review)
+    entries = {e["field"]: e for e in (review.details or {}).get("fields", [])}
+    for conflict in conflicts:
+        entries[conflict.field] = conflict.as_json() | {"change_id": change_id, "origin": origin}
+    review.details = {"fields": [entries[k] for k in sorted(entries)]}
+    review.person_id = case.person_id
+    review.reason = conflict_reason(review.details["fields"])
+    db.session.flush()
+    log.info("review %s: conflict on %s for case %s", review.id, sorted(entries), case.uuid)
+    return review
+
+
+def conflict_reason(entries: list[dict]) -> str:
+    """Fields, missions and clocks, e.g. `cas_Status: THA 0001764...000000 / KHM ...`."""
+    return "; ".join(
+        f"{e['field']}: {_mission(e['local'])} {e['local']} / {_mission(e['incoming'])} "
+        f"{e['incoming']}"
+        for e in entries
+    )[:255]
+
+
+def _mission(clock: str) -> str:
+    return clock.rsplit(".", 1)[-1]
 
 
 def _rejected_candidates(case_uuid: str, person_id: int | None) -> set[int]:
@@ -184,6 +243,16 @@ def open_reviews(kind: str | None = None, *, limit: int = 50, offset: int = 0) -
                 )
                 for c in r.candidates
             ],
+            conflicts=[
+                ConflictField(
+                    e["field"],
+                    _mission(e["local"]),
+                    e["local"],
+                    _mission(e["incoming"]),
+                    e["incoming"],
+                )
+                for e in (r.details or {}).get("fields", [])
+            ],
         )
         for r in reviews
     ]
@@ -216,6 +285,8 @@ def _decide(review: SyncReview, state: str, user: User) -> None:
 def accept(review_id: int, user: User, person_id: int | None = None) -> SyncReview:
     """The same person: the case's person joins the chosen candidate (see the module)."""
     review = _open(review_id)
+    if review.kind == CONFLICT:
+        return _settle(review, user, take_incoming=True)
     if review.kind != POSSIBLE_DUPLICATE:
         raise ReviewClosed(f"Review {review_id} is a {review.kind}: not decided here yet.")
     offered = [c["person_id"] for c in review.candidates]
@@ -255,8 +326,21 @@ def merge_person(duplicate: Person, target: Person) -> None:
 
 
 def reject(review_id: int, user: User) -> SyncReview:
-    """Not the same person: kept apart, and the pair is not proposed again."""
+    """Not the same person: kept apart, and the pair is not proposed again. A conflict:
+    the local value stays (and travels as the decision)."""
     review = _open(review_id)
+    if review.kind == CONFLICT:
+        return _settle(review, user, take_incoming=False)
     _decide(review, "rejected", user)
+    db.session.flush()
+    return review
+
+
+def _settle(review: SyncReview, user: User, *, take_incoming: bool) -> SyncReview:
+    from sync.conflict import settle  # sync.conflict applies values with sync.apply,
+
+    # which imports this module to open items
+    settle(review, take_incoming=take_incoming)
+    _decide(review, "accepted" if take_incoming else "rejected", user)
     db.session.flush()
     return review

@@ -120,7 +120,7 @@ def case_payload(case: Case, mission: Mission) -> dict:
     allowed = mission.fields
     parts = {"case": case, "person": case.person, "victim": case.victim}
     fields = {
-        spec.name: _json_value(getattr(parts[spec.part], spec.attribute, None))
+        spec.name: json_value(getattr(parts[spec.part], spec.attribute, None))
         for spec in FIELDS.values()
         if spec.part in CASE_PARTS and _may_send(spec, allowed) and parts[spec.part] is not None
     }
@@ -134,7 +134,7 @@ def case_payload(case: Case, mission: Mission) -> dict:
                 {
                     "dataset": dataset.value,
                     "uuid": record.uuid,
-                    "fields": {s.name: _json_value(getattr(record, s.attribute)) for s in specs},
+                    "fields": {s.name: json_value(getattr(record, s.attribute)) for s in specs},
                 }
             )
     return {
@@ -167,7 +167,7 @@ def _may_send(spec: Field, allowed: frozenset[str]) -> bool:
     return spec.name in allowed and not spec.local_only
 
 
-def _json_value(value: object) -> object:
+def json_value(value: object) -> object:
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if isinstance(value, list):

@@ -2,9 +2,10 @@
 a human. Every SYNC_POLL_SECONDS it queues one delivery job per peer with changes due; the
 RQ workers send them (sync.delivery), several peers at once, each with its backoff.
 
-Why a poller and not a hook after each commit: the outbox is the truth, so one query
-finds everything due, whatever wrote it (a normalization, a received change relayed, an
-admin's retry, a backoff that expired) and whether Redis was up at that moment or not.
+Why a poller as well as the hook after a normalization's commit (sync.delivery.
+wake_deliveries, for speed): the outbox is the truth, so one query finds everything due,
+whatever wrote it (a normalization, a received change relayed, an admin's retry, a
+backoff that expired) and whether Redis was up at that moment or not.
 """
 
 from __future__ import annotations

@@ -3,9 +3,11 @@ KHM and MMR (sources). Each has its own database (SQLite file, or a database of 
 in the test PostgreSQL server), its own Redis database number, instance folder, Ed25519
 key and registry, and runs the Procfile's processes: `web` (gunicorn), `worker` and
 `sync`. The three share one linkage secret. Phones post through the real OpenRosa
-endpoint with app-user tokens made through the real API. Scenarios 1 to 6 of issue 5
+endpoint with app-user tokens made through the real API. Scenarios 1 to 7 of issue 5
 (4: a person KHM registered years before is linked, not duplicated, and re-trafficked; a
-possible match goes to KHM's review queue); concurrent edits (7) are later work.
+possible match goes to KHM's review queue; 7: concurrent edits at THA and KHM while their
+sync processes are stopped merge field by field, and a concurrent status change waits in
+THA's review queue, whose decision reaches KHM).
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from sqlalchemy import create_engine, func, select, text
 
 from bench.nodes import Deployment, wait_until
 from server import create_app
+from server.auth.models import User
 from server.auth.operations import create_user
 from server.cases.models import Case, Person
 from server.cases.queries import is_retrafficked
 from server.extensions import db
 from server.submissions.models import Submission
+from sync import review
 from sync.linkage_secret import new_secret
 from sync.models import SyncInboxChange, SyncOutbox, SyncReview
 from sync.registry import Registry
@@ -56,7 +60,12 @@ ALLOWED = {
         "hte_Date",
     ),
     ("THA", "MMR"): ("prs_Gender", "hte_Country"),
-    ("KHM", "THA"): ("cas_ReintegrationStatus", "cas_FollowUpDate", "prs_NumberOfChildren"),
+    ("KHM", "THA"): (
+        "cas_Status",
+        "cas_ReintegrationStatus",
+        "cas_FollowUpDate",
+        "prs_NumberOfChildren",
+    ),
 }
 
 REINTEGRATION_MD = """
@@ -73,6 +82,40 @@ REINTEGRATION_MD = """
 |          | form_id           | version       | form_title    |
 |          | mini_reintegration | 1            | Reintegration |
 """
+
+
+STATUS_MD = """
+| survey   |                   |               |               |                               |
+|          | type              | name          | label         | save_to                       |
+|          | select_one_from_file cases.csv | case | Case     |                               |
+|          | select_one status | status        | Status        | cases#cas_Status              |
+|          | text              | reintegration | Reintegration | cases#cas_ReintegrationStatus |
+|          | date              | next_visit    | Next visit    | cases#cas_FollowUpDate        |
+| choices  |                   |               |               |
+|          | list_name         | name          | label         |
+|          | status            | active        | Active        |
+|          | status            | follow_up     | Follow up     |
+|          | status            | closed        | Closed        |
+| entities |                   |               |               |
+|          | list_name         | label         | entity_id     |
+|          | cases             |               | ${case}       |
+| settings |                   |               |               |
+|          | form_id           | version       | form_title    |
+|          | mini_status       | 1             | Status        |
+"""
+
+
+def status_xml(
+    case_uuid: str, base_version: int, status: str, reintegration: str, next_visit: str = ""
+) -> bytes:
+    return (
+        '<?xml version="1.0"?><data id="mini_status" version="1">'
+        f"<case>{case_uuid}</case><status>{status}</status>"
+        f"<reintegration>{reintegration}</reintegration><next_visit>{next_visit}</next_visit>"
+        f'<meta><entity dataset="cases" update="1" id="{case_uuid}" '
+        f'baseVersion="{base_version}"/><instanceID>uuid:{uuid.uuid4()}</instanceID></meta>'
+        "</data>"
+    ).encode()
 
 
 def reintegration_xml(case_uuid: str, base_version: int) -> bytes:
@@ -113,6 +156,7 @@ class Node(Deployment):
             project = make.project()
             make.form(SCREENING_MD, project=project)
             make.form(REINTEGRATION_MD, project=project)
+            make.form(STATUS_MD, project=project)
             create_user("admin", "admin", PASSWORD)
             db.session.commit()
             db.session.remove()
@@ -137,7 +181,7 @@ class Node(Deployment):
             headers=auth,
             timeout=10,
         ).json()
-        for form_id in ("mini_screening", "mini_reintegration"):
+        for form_id in ("mini_screening", "mini_reintegration", "mini_status"):
             response = requests.post(
                 f"{self.url}/v1/projects/1/forms/{form_id}/assignments/app-user/{made['id']}",
                 headers=auth,
@@ -527,3 +571,88 @@ def test_tampered_replayed_unsigned_or_unknown_batches_are_refused_by_a_running_
     assert (replay.status_code, replay.json()["error"]) == (409, "replayed")
     assert khm.inbox(case_uuid) == [("THA", "upsert", 1)]
     assert len(khm.case(case_uuid)["versions"]) == 1
+
+
+def test_concurrent_edits_at_both_ends_merge_and_a_status_conflict_goes_to_review(nodes, phones):
+    """Scenario 7: THA and KHM both edit THA's case while neither can send (their sync
+    processes stopped). Then: the reintegration status both wrote is the same at both
+    ends (the later clock), KHM's next visit reaches THA, and neither status is
+    overwritten: THA's review queue holds the conflict, and THA's decision reaches KHM."""
+    tha, khm = nodes["THA"], nodes["KHM"]
+    xml, _, case_uuid = screening_xml()
+    tha.submit(phones["THA"], xml)
+    wait_until(arrived(khm, case_uuid), 30, "the case at KHM", tha, khm)
+    wait_until(lambda: tha.outbox(case_uuid)[0][3] == "acked", 10, "the ack at THA", tha)
+
+    with delivery_by_poll_only(tha, khm):
+        edit_while_neither_can_send(tha, khm, phones, case_uuid)
+
+    def caught_up() -> bool:
+        return all(
+            row[3] == "acked" for node in (tha, khm) for row in node.outbox(case_uuid)
+        ) and any(origin == "KHM" for origin, _, _ in tha.inbox(case_uuid))
+
+    wait_until(caught_up, 60, "both ends caught up", tha, khm)
+    at_tha, at_khm = tha.case(case_uuid), khm.case(case_uuid)
+    assert at_tha["reintegration"] == at_khm["reintegration"] in ("In shelter", "Home")
+    assert at_tha["follow_up"] == "2026-12-20", "written at KHM only: taken at THA"
+    assert (at_tha["status"], at_khm["status"]) == ("Closed", "FollowUp"), "no silent overwrite"
+
+    def conflicts(node: Node) -> list:
+        return node.read(
+            lambda: [
+                (r.kind, r.state, r.reason, r.id)
+                for r in db.session.scalars(
+                    select(SyncReview).where(SyncReview.case_uuid == case_uuid)
+                )
+            ]
+        )
+
+    [(kind, state, reason, review_id)] = conflicts(tha)
+    assert (kind, state) == ("conflict", "open")
+    assert reason.startswith("cas_Status: THA ") and " / KHM " in reason
+    assert "Closed" not in reason and "FollowUp" not in reason
+    assert conflicts(khm) == [], "the owner decides"
+
+    def reject() -> None:
+        admin = db.session.scalar(select(User).where(User.name == "admin"))
+        review.reject(review_id, admin)
+        db.session.commit()
+
+    tha.read(reject)  # THA keeps "Closed": the decision travels to KHM
+    wait_until(
+        lambda: khm.case(case_uuid)["status"] == "Closed", 30, "THA's decision at KHM", tha, khm
+    )
+    assert tha.case(case_uuid)["status"] == "Closed"
+    assert khm.case(case_uuid)["reintegration"] == tha.case(case_uuid)["reintegration"]
+
+
+@contextlib.contextmanager
+def delivery_by_poll_only(*nodes: Node):
+    """Workers restarted with SYNC_DELIVER_ON_COMMIT off: only the sync processes send,
+    so stopping them stops sending (a commit would otherwise queue a delivery at once)."""
+    for node in nodes:
+        node.stop("worker")
+        node.extra_env["CASEBRIDGE_SYNC_DELIVER_ON_COMMIT"] = "false"
+        node.start("worker")
+    try:
+        yield
+    finally:
+        for node in nodes:
+            node.stop("worker")
+            del node.extra_env["CASEBRIDGE_SYNC_DELIVER_ON_COMMIT"]
+            node.start("worker")
+
+
+def edit_while_neither_can_send(tha: Node, khm: Node, phones, case_uuid: str) -> None:
+    tha.stop("sync")
+    khm.stop("sync")
+    try:
+        tha.submit(phones["THA"], status_xml(case_uuid, 1, "closed", "In shelter"))
+        khm.submit(phones["KHM"], status_xml(case_uuid, 1, "follow_up", "Home", "2026-12-20"))
+        wait_until(arrived(tha, case_uuid, 2), 30, "THA's edit", tha)
+        wait_until(arrived(khm, case_uuid, 2), 30, "KHM's edit", khm)
+        assert tha.inbox(case_uuid) == [] and len(khm.inbox(case_uuid)) == 1, "not yet sent"
+    finally:
+        tha.start("sync")
+        khm.start("sync")
