@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
+from collections.abc import Iterator
 
 from openpyxl import Workbook
 
@@ -120,3 +122,37 @@ def multipart(
     if incomplete:
         data["*isIncomplete*"] = "yes"
     return data
+
+
+@contextlib.contextmanager
+def csrf_protected_client(app, user_name: str | None = None, **settings) -> Iterator:
+    """A test client of a second app configured as in production (CSRF checked; the test
+    app turns it off), on the test database and Redis; logged in as `user_name` with the
+    login page's token when given."""
+    from server import create_app
+
+    protected = create_app(
+        "default",
+        {
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": app.config["REDIS_URL"],
+            "SECRET_KEY": "csrf-test-secret",
+            **settings,
+        },
+    )
+    client = protected.test_client()
+    if user_name is not None:
+        token = csrf_token(client.get("/login").text)
+        client.post(
+            "/login", data={"username": user_name, "password": PASSWORD, "csrf_token": token}
+        )
+    try:
+        yield client
+    finally:
+        with protected.app_context():
+            db.engine.dispose()
+
+
+def csrf_token(page: str) -> str:
+    """The CSRF token a page's form carries."""
+    return page.split('name="csrf_token" value="')[1].split('"')[0]

@@ -31,7 +31,7 @@ from tests.cases_support import (
     post,
     screening_xml,
 )
-from tests.factories import PASSWORD, app_user_with_forms
+from tests.factories import PASSWORD, app_user_with_forms, csrf_protected_client, csrf_token
 
 
 @pytest.fixture
@@ -382,37 +382,17 @@ def test_anonymous_visitors_are_sent_to_log_in(client):
 
 
 def test_retry_and_discard_need_the_csrf_token(make, app, fail_send):
-    from server import create_app
-
     failed = fail_send()
-    protected = create_app(
-        "default",
-        {
-            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-            "REDIS_URL": app.config["REDIS_URL"],
-            "SECRET_KEY": "csrf-test-secret",
-        },
-    )
     admin = make.user("admin")
-    client = protected.test_client()
-    token = _csrf_token(client.get("/login").text)
-    client.post("/login", data={"username": admin.name, "password": PASSWORD, "csrf_token": token})
-    try:
+    with csrf_protected_client(app, admin.name) as client:
         for action in ("retry", "discard"):
             url = f"/admin/queue/submissions/{failed.id}/{action}"
             assert client.post(url).status_code == 400
         assert submission(failed.instance_id).state == "failed"
-        token = _csrf_token(client.get("/admin/queue").text)
+        token = csrf_token(client.get("/admin/queue").text)
         url = f"/admin/queue/submissions/{failed.id}/discard"
         assert client.post(url, data={"csrf_token": token}).status_code == 302
         assert submission(failed.instance_id).state == "discarded"
-    finally:
-        with protected.app_context():
-            db.engine.dispose()
-
-
-def _csrf_token(page: str) -> str:
-    return page.split('name="csrf_token" value="')[1].split('"')[0]
 
 
 # ---- security basics ------------------------------------------------------------------------

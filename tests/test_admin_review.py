@@ -14,7 +14,7 @@ from server.extensions import db
 from sync import review
 from sync.linkage import Match
 from sync.models import SyncReview
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, csrf_protected_client, csrf_token
 from tests.test_sync_apply_linkage import (  # noqa: F401 - fixtures used by name
     registered,
     secret,
@@ -237,31 +237,11 @@ def test_anonymous_visitors_are_sent_to_log_in(client):
 
 
 def test_a_decision_needs_the_csrf_token(app, make, two_candidates):
-    from server import create_app
-
-    protected = create_app(
-        "default",
-        {
-            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-            "REDIS_URL": app.config["REDIS_URL"],
-            "SECRET_KEY": "csrf-test-secret",
-        },
-    )
     admin = make.user("admin")
-    client = protected.test_client()
-    token = _csrf_token(client.get("/login").text)
-    client.post("/login", data={"username": admin.name, "password": PASSWORD, "csrf_token": token})
     url = f"/admin/sync/review/{two_candidates.id}/reject"
-    try:
+    with csrf_protected_client(app, admin.name) as client:
         assert client.post(url).status_code == 400
         assert review_state(two_candidates.id) == "open"
-        token = _csrf_token(client.get("/admin/sync/review").text)
+        token = csrf_token(client.get("/admin/sync/review").text)
         assert client.post(url, data={"csrf_token": token}).status_code == 302
         assert review_state(two_candidates.id) == "rejected"
-    finally:
-        with protected.app_context():
-            db.engine.dispose()
-
-
-def _csrf_token(page: str) -> str:
-    return page.split('name="csrf_token" value="')[1].split('"')[0]

@@ -16,7 +16,7 @@ from server.extensions import db
 from sync.delivery import deliver_pending, retry_dead
 from sync.models import SyncInboxChange, SyncOutbox
 from sync.status import dead_changes, is_peer, outbox_counts, sync_status
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, csrf_protected_client, csrf_token
 from tests.sync_support import mission, new_key, use_missions
 
 THA_KEY = new_key()
@@ -252,33 +252,13 @@ def test_anonymous_visitors_are_sent_to_log_in(client):
 
 
 def test_retry_needs_the_csrf_token(make, app, missions, app_context):
-    from server import create_app
-
     outgoing("KHM", "dead")
-    protected = create_app(
-        "default",
-        {
-            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-            "REDIS_URL": app.config["REDIS_URL"],
-            "SECRET_KEY": "csrf-test-secret",
-            "MISSION_CODE": "THA",
-            "MISSIONS_FILE": app.config["MISSIONS_FILE"],
-        },
-    )
     admin = make.user("admin")
-    client = protected.test_client()
-    token = _csrf_token(client.get("/login").text)
-    client.post("/login", data={"username": admin.name, "password": PASSWORD, "csrf_token": token})
-    try:
+    with csrf_protected_client(
+        app, admin.name, MISSION_CODE="THA", MISSIONS_FILE=app.config["MISSIONS_FILE"]
+    ) as client:
         assert client.post("/admin/sync/peers/KHM/retry").status_code == 400
         assert states("KHM") == ["dead"]
-        token = _csrf_token(client.get("/admin/sync").text)
+        token = csrf_token(client.get("/admin/sync").text)
         response = client.post("/admin/sync/peers/KHM/retry", data={"csrf_token": token})
         assert response.status_code == 302 and states("KHM") == ["pending"]
-    finally:
-        with protected.app_context():
-            db.engine.dispose()
-
-
-def _csrf_token(page: str) -> str:
-    return page.split('name="csrf_token" value="')[1].split('"')[0]

@@ -12,7 +12,7 @@ from server.auth import operations as ops
 from server.auth.models import ApiSession, User
 from server.extensions import db
 from server.projects.models import ProjectMember
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, csrf_protected_client, csrf_token
 
 
 def events(action: str) -> list[AuditEvent]:
@@ -268,22 +268,9 @@ def test_anonymous_visitors_are_sent_to_log_in(client):
 
 
 def test_changes_need_the_csrf_token(make, app, app_context):
-    from server import create_app
-
-    protected = create_app(
-        "default",
-        {
-            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-            "REDIS_URL": app.config["REDIS_URL"],
-            "SECRET_KEY": "csrf-test-secret",
-        },
-    )
     admin = make.user("admin")
     target = make.user("viewer")
-    client = protected.test_client()
-    token = _csrf_token(client.get("/login").text)
-    client.post("/login", data={"username": admin.name, "password": PASSWORD, "csrf_token": token})
-    try:
+    with csrf_protected_client(app, admin.name) as client:
         assert client.post("/admin/users", data={"name": "x", "role": "viewer"}).status_code == 400
         for action, data in (("role", {"role": "admin"}), ("active", {"active": "0"})):
             assert client.post(f"/admin/users/{target.id}/{action}", data=data).status_code == 400
@@ -291,17 +278,10 @@ def test_changes_need_the_csrf_token(make, app, app_context):
         db.session.expire_all()
         assert (target.role, target.active) == ("viewer", True)
         assert db.session.scalar(select(User).where(User.name == "x")) is None
-        token = _csrf_token(client.get(f"/admin/users/{target.id}").text)
+        token = csrf_token(client.get(f"/admin/users/{target.id}").text)
         response = client.post(
             f"/admin/users/{target.id}/role", data={"role": "designer", "csrf_token": token}
         )
         assert response.status_code == 302
         db.session.expire_all()
         assert target.role == "designer"
-    finally:
-        with protected.app_context():
-            db.engine.dispose()
-
-
-def _csrf_token(page: str) -> str:
-    return page.split('name="csrf_token" value="')[1].split('"')[0]

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import PASSWORD, simple_form_md, xlsx_from_md
+from tests.factories import (
+    PASSWORD,
+    csrf_protected_client,
+    csrf_token,
+    simple_form_md,
+    xlsx_from_md,
+)
 
 
 def _login(client, user, password=PASSWORD):
@@ -104,27 +110,12 @@ def test_repeated_wrong_passwords_lock_the_login_for_a_while(client, make, app):
 
 
 def test_pages_refuse_a_post_without_the_csrf_token(make, app):
-    from server import create_app
-
-    protected = create_app(
-        "default",
-        {
-            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-            "REDIS_URL": app.config["REDIS_URL"],
-            "SECRET_KEY": "csrf-test-secret",
-        },
-    )
-    client = protected.test_client()
     user = make.user("designer")
-    response = client.post("/login", data={"username": user.name, "password": PASSWORD})
-    assert response.status_code == 400  # CSRF token missing
-    page = client.get("/login").text
-    token = page.split('name="csrf_token" value="')[1].split('"')[0]
-    ok = client.post(
-        "/login", data={"username": user.name, "password": PASSWORD, "csrf_token": token}
-    )
-    assert ok.status_code == 302
-    with protected.app_context():
-        from server.extensions import db
-
-        db.engine.dispose()
+    with csrf_protected_client(app) as client:
+        response = client.post("/login", data={"username": user.name, "password": PASSWORD})
+        assert response.status_code == 400  # CSRF token missing
+        token = csrf_token(client.get("/login").text)
+        ok = client.post(
+            "/login", data={"username": user.name, "password": PASSWORD, "csrf_token": token}
+        )
+        assert ok.status_code == 302
