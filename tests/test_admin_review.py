@@ -81,11 +81,11 @@ def two_candidates(make) -> SyncReview:
     return item
 
 
-def conflict(make) -> SyncReview:
-    """A kind this page has no code of its own for (another part of sync opens them)."""
+def transfer(make) -> SyncReview:
+    """A kind neither this page nor sync.review decides yet (transfers are to come)."""
     project = make.project()
     person = person_with_case(project.id, "KHM", "KHM-7")
-    item = SyncReview(kind="conflict", case_uuid=person.cases[0].uuid, reason="cas_Status")
+    item = SyncReview(kind="transfer", case_uuid=person.cases[0].uuid, reason="KHM to THA")
     db.session.add(item)
     db.session.commit()
     return item
@@ -132,9 +132,9 @@ def test_the_page_filters_by_kind_and_refuses_unknown_kinds(
     admin_client,
     make,
 ):
-    other = conflict(make)
+    other = transfer(make)
     assert f"review-{other.id}" in admin_client.get("/admin/sync/review").text
-    only = admin_client.get("/admin/sync/review?kind=conflict").text
+    only = admin_client.get("/admin/sync/review?kind=transfer").text
     assert f"review-{other.id}" in only and f"review-{proposed.id}" not in only
     assert admin_client.get("/admin/sync/review?kind=bogus").status_code == 404
 
@@ -197,15 +197,15 @@ def test_a_decided_item_is_not_decided_again_and_an_unknown_one_is_404(
 
 
 def test_a_kind_without_code_of_its_own_is_listed_and_can_be_rejected(admin_client, make):
-    item = conflict(make)
+    item = transfer(make)
     text = admin_client.get("/admin/sync/review").text
-    assert "Conflict" in text and f'href="/cases/{item.case_uuid}"' in text
-    assert "cas_Status" in text and "Accept" in text and "Reject" in text
+    assert "Transfer" in text and f'href="/cases/{item.case_uuid}"' in text
+    assert "KHM to THA" in text and "Accept" in text and "Reject" in text
     refused = admin_client.post(f"/admin/sync/review/{item.id}/accept", follow_redirects=True)
-    assert "is a conflict: not decided here yet. Nothing was changed." in refused.text
+    assert "is a transfer: not decided here yet. Nothing was changed." in refused.text
     assert review_state(item.id) == "open"
     done = admin_client.post(
-        f"/admin/sync/review/{item.id}/reject", data={"kind": "conflict"}, follow_redirects=True
+        f"/admin/sync/review/{item.id}/reject", data={"kind": "transfer"}, follow_redirects=True
     )
     assert f"Item {item.id} rejected." in done.text and review_state(item.id) == "rejected"
 
