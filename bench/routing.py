@@ -235,6 +235,10 @@ def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, fl
     return {k: round(after.get(k, 0) - before.get(k, 0), 2) for k in after}
 
 
+#: Off while the bulk caseload is normalized, so that it waits for THA's sync to start.
+DELIVER_ON_COMMIT = "CASEBRIDGE_SYNC_DELIVER_ON_COMMIT"
+
+
 def bulk(args, nodes: dict[str, Deployment], reader: Reader, groups) -> dict:
     """Load and normalize at THA with its sync stopped; then time THA's sync delivering it."""
     tha = nodes[DESTINATION]
@@ -254,6 +258,9 @@ def bulk(args, nodes: dict[str, Deployment], reader: Reader, groups) -> dict:
         f"received and normalized at THA in {normalized_s}s; {total} changes routed: {routed}",
         flush=True,
     )
+    tha.stop("worker")  # as configured from now on: a commit queues its deliveries
+    del tha.extra_env[DELIVER_ON_COMMIT]
+    tha.start("worker")
     load_before = [round(x, 2) for x in os.getloadavg()]
     cpu_before, own_before = group_cpu_seconds(groups()), os.times()
     started = time.monotonic()
@@ -457,7 +464,9 @@ def one_run(args, folder: Path, procs: Processes) -> dict:
 
 
 def measure(args, nodes: dict[str, Deployment], redis_process) -> dict:
-    """Start the missions (THA without its sync), then the bulk and steady measurements."""
+    """Start the missions (THA without its sync, and its worker without delivery on commit:
+    the caseload waits in the outbox), then the bulk and steady measurements."""
+    nodes[DESTINATION].extra_env[DELIVER_ON_COMMIT] = "false"
     for node in nodes.values():
         node.start(*(("web", "worker") if node.code == DESTINATION else ()))
     for node in nodes.values():
