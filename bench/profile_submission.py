@@ -38,6 +38,15 @@ def main() -> int:
         action="store_true",
         help="then profile the RQ worker (burst) on the jobs those submissions queued",
     )
+    parser.add_argument("--callers", default="", help="also print the callers of this function")
+    parser.add_argument(
+        "--plain",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="no cProfile: ROUNDS timed rounds of --count requests, alternating CaseBridge and "
+        "the baseline app (bench/baseline_app.py) through the same test client; medians",
+    )
     args = parser.parse_args()
 
     instance = Path(tempfile.mkdtemp(prefix="casebridge-profile-"))
@@ -91,6 +100,9 @@ def main() -> int:
 
         for i in range(20):  # warm caches, connections, lazy imports
             assert post(f"warm/{i}") == 201
+        if args.plain:
+            compare_with_baseline(args, post, bodies, content_type, headers)
+            return 0
         profiler = cProfile.Profile()
         wall, cpu = time.perf_counter(), time.process_time()
         profiler.enable()
@@ -105,6 +117,8 @@ def main() -> int:
         )
         stats = pstats.Stats(profiler)
         stats.sort_stats(args.sort).print_stats(args.limit)
+        if args.callers:
+            stats.print_callers(args.callers)
         if args.worker:
             profile_worker(app, args)
         with app.app_context():
@@ -116,6 +130,47 @@ def main() -> int:
         procs.stop_all()
         shutil.rmtree(instance, ignore_errors=True)
     return 0
+
+
+def compare_with_baseline(args, post, bodies, content_type, headers) -> None:
+    """CPU per request of CaseBridge and of the baseline app, in this process, alternated.
+
+    The same test client overhead on both sides; no sockets, no gunicorn. What the ratio of
+    these CPU figures says is roughly what bench/submissions.py's throughput ratio will be
+    on a machine whose cores are the limit.
+    """
+    import statistics
+
+    from baseline_app import create_app as create_baseline
+
+    baseline = create_baseline().test_client()
+
+    def post_baseline(key: str) -> int:
+        return baseline.post(
+            "/submission", data=bodies.multipart(key), content_type=content_type, headers=headers
+        ).status_code
+
+    for i in range(20):
+        assert post_baseline(f"warm/{i}") == 201
+    figures: dict[str, list[float]] = {"casebridge": [], "baseline": []}
+    for round_ in range(args.plain):
+        for name, send in (("baseline", post_baseline), ("casebridge", post)):
+            wall, cpu = time.perf_counter(), time.process_time()
+            bad = [s for i in range(args.count) if (s := send(f"{name}/{round_}/{i}")) != 201]
+            cpu = time.process_time() - cpu
+            wall = time.perf_counter() - wall
+            assert not bad, f"{name}: {len(bad)} non-201"
+            figures[name].append(cpu / args.count * 1000)
+            print(
+                f"round {round_ + 1} {name:10} {cpu / args.count * 1000:.3f} ms CPU, "
+                f"{wall / args.count * 1000:.3f} ms wall per request"
+            )
+    for label, pick in (("median", statistics.median), ("least", min)):
+        cb, base = (pick(figures[k]) for k in ("casebridge", "baseline"))
+        print(
+            f"{label} CPU per request: casebridge {cb:.3f} ms, baseline {base:.3f} ms, "
+            f"baseline/casebridge {base / cb:.3f}"
+        )
 
 
 def profile_worker(app, args) -> None:

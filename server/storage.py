@@ -13,6 +13,7 @@ blob in the database.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from server.blobs.models import Blob
@@ -134,18 +135,22 @@ def _save_in_database(content: bytes, content_type: str | None) -> StoredFile:
     """One INSERT that does nothing when the same body is there already (content-addressed:
     a resent attachment, or the same photo in two submissions, is kept once)."""
     sha256 = hashlib.sha256(content).hexdigest()
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    db.session.execute(
-        dialect.insert(Blob.__table__)
-        .values(
-            sha256=sha256,
-            md5=hashlib.md5(content).hexdigest(),  # noqa: S324 - protocol checksum
-            content_type=content_type or "application/octet-stream",
-            content=content,
-        )
-        .on_conflict_do_nothing(index_elements=["sha256"])
+    db.session.connection().execute(
+        _insert_blob(db.session.get_bind().dialect.name),
+        {
+            "sha256": sha256,
+            "md5": hashlib.md5(content).hexdigest(),  # noqa: S324 - protocol checksum
+            "content_type": content_type or "application/octet-stream",
+            "content": content,
+        },
     )
     return StoredFile(key=f"{IN_DATABASE}{sha256}", sha256=sha256, size=len(content))
+
+
+@functools.cache
+def _insert_blob(dialect_name: str) -> Insert:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(Blob.__table__).on_conflict_do_nothing(index_elements=["sha256"])
 
 
 def _content_in_database(key: str) -> bytes | None:

@@ -296,6 +296,52 @@ def test_admin_changes_take_effect_on_the_next_request(client, app, phone):
     assert [s.instance_id for s in _submissions(app)] == ["uuid:a1"]
 
 
+def test_another_process_sees_a_revocation_within_the_check_interval(
+    app, client, phone, monkeypatch
+):
+    """Another web process trusts the generation it read for GENERATION_CHECK_SECONDS, so
+    it asks Redis once per interval, not once per request, and refuses a revoked token
+    once the interval has passed."""
+    import time
+
+    from redis import Redis
+
+    from server import cache, create_app
+    from server.appusers.models import AppUser
+    from server.appusers.operations import revoke
+
+    monkeypatch.setattr(cache, "GENERATION_CHECK_SECONDS", 0.3)
+    other = create_app(
+        "testing",
+        {
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": app.config["REDIS_URL"],
+        },
+    )
+    url = f"/v1/key/{phone.token}/projects/1/submission"
+    redis = Redis.from_url(app.config["REDIS_URL"])
+
+    def gets() -> int:
+        return redis.info("commandstats").get("cmdstat_get", {}).get("calls", 0)
+
+    try:
+        other_client = other.test_client()
+        assert other_client.head(url).status_code == 204
+        before = gets()
+        for _ in range(20):
+            assert other_client.head(url).status_code == 204
+        assert gets() - before <= 1
+        with app.app_context():
+            revoke(db.session.scalar(db.select(AppUser)))
+            db.session.commit()
+        assert client.head(url).status_code == 403  # the process that changed it: at once
+        time.sleep(0.35)
+        assert other_client.head(url).status_code == 403  # the other: within the interval
+    finally:
+        with other.app_context():
+            db.engine.dispose()
+
+
 def test_database_down_is_503_so_the_phone_retries(app, tmp_path):
     from server import create_app
 

@@ -7,6 +7,7 @@ on the phone.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -15,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Insert, bindparam, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from server import cache
 from server.extensions import db
@@ -175,31 +177,14 @@ def receive(
             raise BadSubmission(f"The attachment name '{name[:80]}' is not a plain file name.")
     xml_sha256 = hashlib.sha256(xml).hexdigest()
 
-    existing = _existing(form.id, identity.instance_id)
-    if existing is not None:
-        if existing.xml_sha256 != xml_sha256:
-            raise SubmissionConflict(
-                "A different submission with the same instanceID was already received. "
-                "It was not replaced."
-            )
-        stored = _store_files(existing, files)
-        key = mark_queued(existing) if existing.state == SubmissionState.RECEIVED else None
-        return Receipt(False, stored, existing.missing_attachments, key)
-
     root_instance_id = identity.instance_id
     if identity.deprecated_id:
-        original = find_submission(form.id, identity.deprecated_id)
-        if original is None:
-            raise OriginalNotFound(
-                "The submission you edited is not on this server, so the edit cannot be saved."
-            )
-        if not original.current:
-            raise SubmissionConflict(
-                "The submission you edited was changed since; get the newest version and "
-                "edit that one."
-            )
-        original.current = False
-        root_instance_id = original.root_instance_id
+        # An edit sent again must be answered as a retry before its original is looked at
+        # (the first copy already made the original not current).
+        existing = _existing(form.id, identity.instance_id)
+        if existing is not None:
+            return _received_again(existing, xml_sha256, files)
+        root_instance_id = _supersede(form.id, identity.deprecated_id)
 
     saved = _save_files(files)  # before the INSERT: no write lock held during fsyncs
     row = {
@@ -219,7 +204,14 @@ def receive(
         "submitter_user_id": submitter.user_id,
         "submitter_app_user_id": submitter.app_user_id,
     }
-    submission_id = db.session.execute(_INSERT_SUBMISSION, row).inserted_primary_key[0]
+    connection = db.session.connection()
+    insert_new = _insert_new_submission(connection.dialect.name)
+    submission_id = connection.execute(insert_new, row).scalar()
+    if submission_id is None:
+        # This instanceID is stored already: a phone retrying, or the same submission
+        # arriving twice at once (the other request committed first).
+        existing = find_submission(form.id, identity.instance_id)
+        return _received_again(existing, xml_sha256, files, saved)
     named = set(identity.named_files)
     rows = [
         _attachment_row(submission_id, name, True, saved.get(name)) for name in identity.named_files
@@ -229,9 +221,42 @@ def receive(
         if name not in named
     ]
     if rows:
-        db.session.execute(_INSERT_ATTACHMENT, rows)
+        connection.execute(_INSERT_ATTACHMENT, rows)
     missing = [name for name in identity.named_files if name not in saved]
     return Receipt(True, list(saved), missing, SubmissionKey(form.id, identity.instance_id))
+
+
+def _received_again(
+    existing: Submission,
+    xml_sha256: str,
+    files: list[IncomingFile],
+    saved: dict[str, SavedFile] | None = None,
+) -> Receipt:
+    """The same instanceID again: a retry (new files are added) unless the XML differs."""
+    if existing.xml_sha256 != xml_sha256:
+        raise SubmissionConflict(
+            "A different submission with the same instanceID was already received. "
+            "It was not replaced."
+        )
+    stored = _store_files(existing, files, saved or {})
+    key = mark_queued(existing) if existing.state == SubmissionState.RECEIVED else None
+    return Receipt(False, stored, existing.missing_attachments, key)
+
+
+def _supersede(form_id: int, deprecated_id: str) -> str:
+    """An edit: its original stops being current; the root instanceID both share."""
+    original = find_submission(form_id, deprecated_id)
+    if original is None:
+        raise OriginalNotFound(
+            "The submission you edited is not on this server, so the edit cannot be saved."
+        )
+    if not original.current:
+        raise SubmissionConflict(
+            "The submission you edited was changed since; get the newest version and edit that one."
+        )
+    original.current = False
+    db.session.flush()
+    return original.root_instance_id
 
 
 @dataclass(frozen=True)
@@ -269,12 +294,22 @@ def _attachment_row(submission_id: int, name: str, expected: bool, file: SavedFi
 
 #: Statements built once: receiving runs them on every POST.
 _SUBMISSIONS = Submission.__table__
-_INSERT_SUBMISSION = insert(_SUBMISSIONS)
 _INSERT_ATTACHMENT = insert(SubmissionAttachment.__table__)
 _EXISTING_ID = select(_SUBMISSIONS.c.id).where(
     _SUBMISSIONS.c.form_id == bindparam("form_id"),
     _SUBMISSIONS.c.instance_id == bindparam("instance_id"),
 )
+
+
+@functools.cache
+def _insert_new_submission(dialect_name: str) -> Insert:
+    """INSERT that does nothing when the instanceID is there: a retry is not an error."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return (
+        dialect.insert(_SUBMISSIONS)
+        .on_conflict_do_nothing(index_elements=["form_id", "instance_id"])
+        .returning(_SUBMISSIONS.c.id)
+    )
 
 
 def _existing(form_id: int, instance_id: str) -> Submission | None:
@@ -317,24 +352,31 @@ def _load_version(form: Form | FormRef, version: str) -> PublishedVersion | None
     return PublishedVersion(row.id, _binary_paths(row.id, row.xml_sha256))
 
 
-def _store_files(submission: Submission, files: list[IncomingFile]) -> list[str]:
-    """Add posted files to a stored submission: those it names, and unnamed extras."""
+def _store_files(
+    submission: Submission, files: list[IncomingFile], saved: dict[str, SavedFile]
+) -> list[str]:
+    """Add posted files to a stored submission: those it names, and unnamed extras.
+
+    `saved`: files this request already stored (content-addressed: not stored twice)."""
     by_name = {a.name: a for a in submission.attachments}
     stored = []
     for incoming in files:
         attachment = by_name.get(incoming.name)
         if attachment is not None and attachment.blob_key is not None:
             continue  # already have it (a retry resending everything)
-        if incoming.stream.seekable():
-            incoming.stream.seek(0)  # a retried receive reads the same part again
-        saved = storage().save_stream(incoming.stream, content_type=incoming.content_type)
+        if incoming.name in saved:
+            file = saved[incoming.name].stored
+        else:
+            if incoming.stream.seekable():
+                incoming.stream.seek(0)  # a retried receive reads the same part again
+            file = storage().save_stream(incoming.stream, content_type=incoming.content_type)
         if attachment is None:
             attachment = SubmissionAttachment(name=incoming.name, expected=False)
             submission.attachments.append(attachment)
             by_name[incoming.name] = attachment
-        attachment.blob_key = saved.key
-        attachment.sha256 = saved.sha256
-        attachment.size = saved.size
+        attachment.blob_key = file.key
+        attachment.sha256 = file.sha256
+        attachment.size = file.size
         attachment.content_type = incoming.content_type
         attachment.received_at = _now()
         stored.append(incoming.name)
