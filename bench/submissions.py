@@ -197,17 +197,6 @@ class Processes:
     def group(self, name: str) -> int | None:
         return next((p.pid for n, p in self.children if n == name), None)
 
-    def pause(self, name: str) -> None:
-        """SIGSTOP a whole group (the RQ worker while the baseline runs), SIGCONT to resume."""
-        pid = self.group(name)
-        if pid is not None:
-            _signal_group_pid(pid, signal.SIGSTOP)
-
-    def resume(self, name: str) -> None:
-        pid = self.group(name)
-        if pid is not None:
-            _signal_group_pid(pid, signal.SIGCONT)
-
     def adopt(self, name: str, process: subprocess.Popen | None) -> None:
         if process is not None:
             self.children.append((name, process))
@@ -218,7 +207,6 @@ class Processes:
     def stop_all(self) -> None:
         """Newest first (worker and servers before Redis), one group at a time."""
         for name, process in reversed(self.children):
-            _signal_group(process, signal.SIGCONT)  # a paused group must see its SIGTERM
             _signal_group(process, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(10)
@@ -489,22 +477,49 @@ def start_postgresql(instance: Path, procs: Processes) -> tuple[str, int | None]
     return f"postgresql+psycopg://postgres@/casebridge_bench?host={socket_dir}", server.get_pid()
 
 
-def queue_depth(redis_url: str) -> int | None:
-    from redis import Redis
+class Backlog:
+    """Submissions waiting to be normalized (the database says; Redis holds one batch job
+    per ~100 of them, so its queue length says little) and whether a job is running."""
 
-    try:
-        return int(Redis.from_url(redis_url, socket_timeout=2).llen("rq:queue:submissions"))
-    except Exception:  # noqa: BLE001 - only informative
-        return None
+    def __init__(self, database_url: str, redis_url: str):
+        from redis import Redis
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
 
+        self.engine = create_engine(database_url, poolclass=NullPool)
+        self.redis = Redis.from_url(redis_url, socket_timeout=2)
 
-def wait_drained(redis_url: str, timeout: float) -> tuple[float, int | None]:
-    started = time.monotonic()
-    depth = queue_depth(redis_url)
-    while depth and time.monotonic() - started < timeout:
-        time.sleep(0.25)
-        depth = queue_depth(redis_url)
-    return round(time.monotonic() - started, 2), depth
+    def waiting(self) -> int | None:
+        from sqlalchemy import text
+
+        try:
+            with self.engine.connect() as connection:
+                return int(
+                    connection.execute(
+                        text(
+                            "SELECT count(*) FROM submissions WHERE state IN ('queued', 'received')"
+                        )
+                    ).scalar()
+                )
+        except Exception:  # noqa: BLE001 - only informative
+            return None
+
+    def job_running(self) -> bool:
+        try:
+            return bool(
+                self.redis.llen("rq:queue:submissions") or self.redis.zcard("rq:wip:submissions")
+            )
+        except Exception:  # noqa: BLE001 - only informative
+            return False
+
+    def wait_drained(self, timeout: float) -> tuple[float, int | None]:
+        """Until nothing waits and no job runs (or `timeout`): seconds waited, still waiting."""
+        started = time.monotonic()
+        waiting = self.waiting()
+        while (waiting or self.job_running()) and time.monotonic() - started < timeout:
+            time.sleep(0.25)
+            waiting = self.waiting()
+        return round(time.monotonic() - started, 2), waiting
 
 
 def row_counts(database_url: str) -> dict:
@@ -607,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--drain-timeout",
         type=float,
-        default=0.0,
+        default=60.0,
         help="after a CaseBridge round, wait up to this long for the worker to empty the queue",
     )
     parser.add_argument(
@@ -677,6 +692,7 @@ def main(argv: list[str] | None = None) -> int:
             groups["postgresql"] = -postmaster  # the postmaster and its backends
         wait_ready(cb_port, cb_path, cb, logs / "cb.log")
         wait_ready(base_port, "/submission", base, logs / "bl.log")
+        backlog = Backlog(effective_db, redis_url)
         setup_s = round(time.monotonic() - t0, 1)
         print(f"[setup] done in {setup_s}s: {shlex.join(cb_argv)}", flush=True)
 
@@ -689,14 +705,14 @@ def main(argv: list[str] | None = None) -> int:
         sample_xml, _ = bodies.xml("sample")
 
         def measured(name: str, seconds: float, key: str) -> dict:
-            # The worker drains CaseBridge's queue; it is paused while the baseline runs so
-            # the baseline never pays for CaseBridge's backlog (its jobs hold no write lock).
-            (procs.pause if name == "baseline" else procs.resume)("worker")
-            depth_before = queue_depth(redis_url)
+            # CaseBridge's backlog is drained before every baseline round, so the worker is
+            # idle then. (It used to be SIGSTOPped: stopped inside a transaction, it held
+            # SQLite's write lock, and a whole baseline round timed out.)
+            depth_before = backlog.waiting()
             cpu_before, own_before = group_cpu_seconds(groups), os.times()
             r = run_load(targets[name], bodies, args.clients, seconds, key)
             cpu_after, own_after = group_cpu_seconds(groups), os.times()
-            r["queue_before"], r["queue_after"] = depth_before, queue_depth(redis_url)
+            r["queue_before"], r["queue_after"] = depth_before, backlog.waiting()
             cpu = {k: round(cpu_after[k] - cpu_before[k], 2) for k in groups}
             cpu["phones"] = round(
                 own_after.user + own_after.system - own_before.user - own_before.system, 2
@@ -723,7 +739,7 @@ def main(argv: list[str] | None = None) -> int:
         warm = {}
         for name in targets:
             warm[name] = measured(name, args.warmup, "warmup")
-        wait_drained(redis_url, args.drain_timeout)
+        backlog.wait_drained(args.drain_timeout)
 
         rounds: list[dict] = []
         for index in range(args.rounds):
@@ -731,7 +747,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = measured(name, args.seconds, f"round{index}")
                 r["round"] = index + 1
                 if name == "casebridge":
-                    r["drain_s"], r["queue_left"] = wait_drained(redis_url, args.drain_timeout)
+                    r["drain_s"], r["queue_left"] = backlog.wait_drained(args.drain_timeout)
                 rounds.append(r)
                 print(
                     f"[round {index + 1}] {name:<10} {r['throughput_rps']:>8.1f} req/s  "
@@ -748,10 +764,8 @@ def main(argv: list[str] | None = None) -> int:
                 ratios.append(
                     pair["casebridge"]["throughput_rps"] / pair["baseline"]["throughput_rps"]
                 )
-        procs.pause("worker")  # HEAD on a quiet server; the backlog left is reported
-        left = queue_depth(redis_url)
+        left = backlog.waiting()  # HEADs on a quiet server: the backlog was drained
         heads = {name: head_latencies(t) for name, t in targets.items()}
-        procs.resume("worker")
         summary = {name: summarise(rounds, name) for name in targets}
         ratio = round(statistics.median(ratios), 3) if ratios else None
         try:

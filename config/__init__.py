@@ -78,6 +78,13 @@ class DefaultConfig:
     NORMALIZE_BATCH_SIZE = 100
     #: How long a batch job woken by arrivals waits for more before it claims (ms).
     NORMALIZE_GATHER_MS = 50
+    #: Wake the batch job from a thread of the web process after the commit, not in the
+    #: request (the phone's 201 does not wait for Redis); tests wake in the request.
+    WAKE_IN_BACKGROUND = True
+    #: Niceness of `casebridge worker` (0: as the web). On a shared machine, phones'
+    #: requests come first in a burst and normalization catches up after: the queue is
+    #: what lets it wait.
+    WORKER_NICE = 10
     #: How often the open queue page asks for fresh numbers.
     QUEUE_PAGE_POLL_SECONDS = 5
     SESSION_COOKIE_HTTPONLY = True
@@ -89,6 +96,8 @@ class TestingConfig(DefaultConfig):
     TESTING = True
     SECRET_KEY = "testing-secret"  # noqa: S105
     WTF_CSRF_ENABLED = False
+    WAKE_IN_BACKGROUND = False
+    WORKER_NICE = 0  # `casebridge worker` invoked in the test process must not slow it
 
 
 class ProductionConfig(DefaultConfig):

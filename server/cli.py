@@ -305,7 +305,7 @@ def worker(burst: bool, processes: int) -> None:
     """Run RQ workers on CaseBridge's queues, inside the app context.
 
     It first re-enqueues submissions the queue lost (Redis flushed or down), then keeps
-    doing so every minute.
+    doing so every minute. It runs at WORKER_NICE: in a burst, phones' requests first.
     """
     from rq.worker_pool import WorkerPool
 
@@ -313,6 +313,10 @@ def worker(burst: bool, processes: int) -> None:
     from server.submissions.queueing import reconcile
     from server.worker import CaseBridgeWorker, schedule_reconcile
 
+    nice = int(current_app.config["WORKER_NICE"])
+    if nice > 0:
+        os.nice(nice)  # inherited by the pool's processes and their work horses
+        click.echo(f"Workers run at niceness +{nice} (WORKER_NICE): phones' requests first.")
     queues = [queue(name) for name in QUEUE_NAMES]
     waiting = reconcile()
     if waiting:

@@ -118,6 +118,21 @@ def test_worker_runs_jobs_from_the_real_queue(app, runner, client):
     assert health.json["database"] == "ok" and health.json["redis"] == "ok"
 
 
+def test_worker_runs_at_a_lower_priority_than_the_web(app, runner, monkeypatch):
+    """In a burst the phones' requests come first; normalization catches up after."""
+    import os
+
+    niced = []
+    monkeypatch.setattr(os, "nice", niced.append)  # not the test process's own priority
+    monkeypatch.setitem(app.config, "WORKER_NICE", 10)
+    result = runner.invoke(args=["worker", "--burst"])
+    assert result.exit_code == 0, result.output
+    assert niced == [10] and "niceness +10" in result.output
+    from config import DefaultConfig
+
+    assert DefaultConfig.WORKER_NICE > 0  # what `make run` and the Procfile's worker get
+
+
 def test_health_reports_unreachable_redis(app, client):
     from server import create_app
 

@@ -152,6 +152,61 @@ def test_redis_down_still_accepts_and_the_reconciler_enqueues_later(phone, app, 
     assert _submissions(app)[0].state == "queued"
 
 
+def _background_waker(app, monkeypatch):
+    """The production way: the 201 first, then this process's thread wakes the queue."""
+    monkeypatch.setitem(app.config, "WAKE_IN_BACKGROUND", True)
+    monkeypatch.delitem(app.extensions, "casebridge_waker", raising=False)
+
+    def settle() -> None:
+        assert app.extensions["casebridge_waker"].settle(timeout=10)
+
+    return settle
+
+
+def test_woken_in_the_background_every_submission_gets_a_batch_job(phone, app, monkeypatch):
+    from server.extensions import queue
+    from server.submissions import queueing
+
+    settle = _background_waker(app, monkeypatch)
+    for i in range(12):
+        assert phone(multipart(submission_xml(f"uuid:bg{i}"))).status_code == 201
+    settle()
+    with app.app_context():
+        assert queue("submissions").count == 1  # one batch job for all of them
+        assert queueing.redis_connection().get(queueing.WAKE_KEY) is not None
+    assert {s.state for s in _submissions(app)} == {"queued"}
+
+
+def test_woken_in_the_background_with_redis_down_they_stay_received(phone, app, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from server.submissions import queueing
+
+    class Unreachable:
+        def __getattr__(self, name):
+            raise RedisConnectionError("down")
+
+    settle = _background_waker(app, monkeypatch)
+    monkeypatch.setattr(queueing, "redis_connection", Unreachable)
+    assert phone(multipart(submission_xml("uuid:bg1"))).status_code == 201
+    assert phone(multipart(submission_xml("uuid:bg2"))).status_code == 201
+    settle()
+    assert [s.state for s in _submissions(app)] == ["received", "received"]
+
+
+def test_marking_received_never_takes_back_a_claimed_submission(phone, app):
+    """Redis failing after the commit must not undo a batch job's claim made meanwhile."""
+    from server.submissions import queueing
+
+    assert phone(multipart(submission_xml("uuid:c1"))).status_code == 201
+    with app.app_context():
+        assert queueing.claim("job-1", 10)
+        submission = db.session.scalar(db.select(Submission))
+        queueing.mark_received(queueing.key_of(submission))
+        db.session.commit()
+    assert [(s.state, s.job_id) for s in _submissions(app)] == [("queued", "job-1")]
+
+
 HOSTILE = {
     "malformed-xml": (lambda: multipart(b"<data id='photos'><unclosed>"), 400, "not well-formed"),
     "xxe": (

@@ -246,9 +246,8 @@ def _submission(scope: Scope) -> Response:
             db.session.rollback()
             if attempt == 2:
                 raise
-    if receipt.queue_key is not None and not queueing.wake():
-        queueing.mark_received(receipt.queue_key)
-        db.session.commit()
+    if receipt.queue_key is not None:
+        queueing.wake_after_commit(receipt.queue_key)
     return responses.message(receipt.message, 201, nature="submit_success")
 
 

@@ -19,9 +19,10 @@ import hashlib
 import logging
 import os
 import socket
+import threading
 from dataclasses import dataclass
 
-from flask import current_app
+from flask import Flask, current_app
 from redis.exceptions import RedisError
 from rq import Retry
 from sqlalchemy import bindparam, func, select, update
@@ -93,6 +94,87 @@ def wake(*, gather: bool = True) -> bool:
         log.warning("submissions wait in the database: Redis unreachable")
         return False
     return True
+
+
+def wake_after_commit(key: SubmissionKey) -> None:
+    """A received submission was committed: make sure a batch job will take it.
+
+    With WAKE_IN_BACKGROUND (the default) this process's Waker does it after the response,
+    so the phone's 201 never waits for Redis; otherwise here, now (as tests want it).
+    """
+    if not current_app.config["WAKE_IN_BACKGROUND"]:
+        if not wake():
+            mark_received(key)
+            db.session.commit()
+        return
+    waker = current_app.extensions.get("casebridge_waker")
+    if waker is None:
+        waker = current_app.extensions.setdefault(
+            "casebridge_waker", Waker(current_app._get_current_object())
+        )
+    waker.add(key)
+
+
+class Waker:
+    """Wakes the batch job from a thread of the web process, once the request committed.
+
+    A Redis round trip was an eighth of a submission's time, paid while the phone waited.
+    Each commit hands in its key and sets a flag; the thread's next `wake()` comes after
+    that commit, so no submission is left without a job, and commits arriving together
+    share one. If Redis is unreachable the keys are marked received, as a wake in the
+    request did, for the reconciler; a process that dies before its thread ran leaves
+    them queued with no job, which the reconciler (every minute) also wakes for.
+    """
+
+    def __init__(self, app: Flask):
+        self._app = app
+        self._lock = threading.Lock()
+        self._keys: list[SubmissionKey] = []
+        self._pending = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+
+    def add(self, key: SubmissionKey) -> None:
+        with self._lock:
+            self._keys.append(key)
+            self._idle.clear()
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()  # a forked web worker starts its own thread
+                self._thread = threading.Thread(
+                    target=self._run, name="casebridge-waker", daemon=True
+                )
+                self._thread.start()
+        self._pending.set()
+
+    def settle(self, timeout: float = 5.0) -> bool:
+        """Wait until every key handed in was woken for; False on timeout."""
+        return self._idle.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            self._pending.wait()
+            self._pending.clear()
+            with self._lock:
+                keys, self._keys = self._keys, []
+            if keys:
+                self._wake(keys)
+            with self._lock:
+                if not self._keys:
+                    self._idle.set()
+
+    def _wake(self, keys: list[SubmissionKey]) -> None:
+        with self._app.app_context():
+            try:
+                if not wake():
+                    for key in keys:
+                        mark_received(key)
+                    db.session.commit()
+            except Exception:  # the thread must live on; the reconciler wakes for these
+                log.exception("waking the submission queue failed")
+            finally:
+                db.session.remove()
 
 
 def clear_wake() -> None:
@@ -188,10 +270,18 @@ def push(key: SubmissionKey) -> bool:
 
 
 def mark_received(key: SubmissionKey) -> None:
-    """The queue was unreachable after the commit: say so, for the reconciler and admins."""
+    """The queue was unreachable after the commit: say so, for the reconciler and admins.
+
+    Only while no job holds it: a batch job woken by another submission may have claimed
+    (or finished) it since the commit."""
     db.session.execute(
         update(Submission)
-        .where(Submission.form_id == key.form_id, Submission.instance_id == key.instance_id)
+        .where(
+            Submission.form_id == key.form_id,
+            Submission.instance_id == key.instance_id,
+            Submission.state == SubmissionState.QUEUED,
+            Submission.job_id.is_(None),
+        )
         .values(state=SubmissionState.RECEIVED, job_id=None)
     )
 
