@@ -78,8 +78,11 @@ def _model(root: etree._Element) -> etree._Element:
 
 
 def local_name(element: etree._Element) -> str:
-    """An element's name without its namespace (submissions may or may not use one)."""
-    return etree.QName(element).localname
+    """An element's name without its namespace (submissions may or may not use one).
+
+    "" for a comment or processing instruction (their tag is not a string)."""
+    tag = element.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 def primary_instance_root(root: etree._Element) -> etree._Element:
