@@ -6,7 +6,7 @@ as CaseBridge with the same SQLite pragmas, one commit per request. No parsing, 
 no files on disk, no queue: CaseBridge's throughput divided by this one is the share of
 the stack's capacity CaseBridge keeps.
 
-    gunicorn --bind 127.0.0.1:5001 --workers 2 --timeout 120 "bench.baseline_app:create_app()"
+    gunicorn <the Procfile's web: options> "bench.baseline_app:create_app()"
 
 Database: CASEBRIDGE_DATABASE_URL, else DATABASE_URL (CaseBridge's precedence), else the
 SQLite file CaseBridge itself would use: <CASEBRIDGE_INSTANCE_PATH or instance/>/casebridge.sqlite3.
