@@ -23,7 +23,7 @@ from werkzeug.http import http_date
 
 from server.auth import ratelimit
 from server.auth.models import DIGEST_REALM, User
-from server.auth.operations import user_for_token
+from server.auth.operations import session_is_current, user_for_token
 from server.extensions import db, redis_connection
 from server.openrosa import digest
 
@@ -79,7 +79,10 @@ def _load_user() -> None:
         g.user = _basic_user(header)
     elif (user_id := session.get("user_id")) is not None:
         user = db.session.get(User, user_id)
-        g.user = user if user is not None and user.active else None
+        if session_is_current(user, session.get("generation")):
+            g.user = user
+        else:
+            session.clear()  # reset, deactivated or removed: logged out
 
 
 def _find_active(name: str | None) -> User | None:

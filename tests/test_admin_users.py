@@ -240,6 +240,37 @@ def test_the_last_admin_is_told_why_they_cannot_lock_everyone_out(app_context, a
     assert admin.is_admin and admin.active
 
 
+@pytest.mark.parametrize(
+    ("action", "data"), [("password", {}), ("active", {"active": "0"})], ids=["reset", "deactivate"]
+)
+def test_a_reset_or_deactivation_logs_out_that_users_open_browser_sessions(
+    app, app_context, make, admin_client, action, data
+):
+    user, bystander = make.user("viewer"), make.user("viewer")
+    browsers = {}
+    for someone in (user, bystander):
+        browsers[someone.name] = app.test_client()
+        login = {"username": someone.name, "password": PASSWORD}
+        assert browsers[someone.name].post("/login", data=login).status_code == 302
+        assert browsers[someone.name].get("/cases").status_code == 200
+    assert admin_client.post(f"/admin/users/{user.id}/{action}", data=data).status_code in (200, 302)
+    ended = browsers[user.name].get("/cases")
+    assert ended.status_code == 302 and "/login" in ended.location
+    assert browsers[bystander.name].get("/cases").status_code == 200
+    assert admin_client.get("/admin/users").status_code == 200  # the admin's own session stays
+    if action == "active":  # reactivated: a new login is needed, the old cookie stays dead
+        admin_client.post(f"/admin/users/{user.id}/active", data={"active": "1"})
+        assert browsers[user.name].get("/cases").status_code == 302
+
+
+def test_a_session_from_an_earlier_generation_is_refused(make):
+    user = make.user("viewer")
+    assert ops.session_is_current(user, 0)
+    ops.end_sessions(user)
+    assert not ops.session_is_current(user, 0) and ops.session_is_current(user, 1)
+    assert not ops.session_is_current(user, None) and not ops.session_is_current(None, 1)
+
+
 URLS = [
     ("get", "/admin/users"),
     ("post", "/admin/users"),

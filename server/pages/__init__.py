@@ -61,6 +61,7 @@ def login():
             db.session.commit()
             session.clear()
             session["user_id"] = user.id
+            session["generation"] = user.session_generation
             target = request.args.get("next", "")
             safe = target.startswith("/") and not target.startswith("//")
             return redirect(target if safe else url_for("pages.forms_list"))
