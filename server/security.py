@@ -23,7 +23,12 @@ from werkzeug.http import http_date
 
 from server.auth import ratelimit
 from server.auth.models import DIGEST_REALM, User
-from server.auth.operations import session_is_current, user_for_token
+from server.auth.operations import (
+    record_phone_login,
+    record_phone_refusal,
+    session_is_current,
+    user_for_token,
+)
 from server.extensions import db, redis_connection
 from server.openrosa import digest
 
@@ -91,11 +96,18 @@ def _find_active(name: str | None) -> User | None:
     return db.session.scalar(select(User).where(User.name == name, User.active))
 
 
+def _refused(login: str, *, locked: bool, via: str) -> None:
+    """Audited at once: the request ends in a 401 or 429 that commits nothing."""
+    g.auth_locked = locked
+    record_phone_refusal(login, request.remote_addr, locked=locked, via=via)
+    db.session.commit()
+
+
 def _digest_user(header: str) -> User | None:
     params = digest.parse_authorization(header) or {}
     login = params.get("username", "")
     if ratelimit.is_locked(login, request.remote_addr):
-        g.auth_locked = True
+        _refused(login, locked=True, via="digest")
         return None
     users: dict[str, User | None] = {}
 
@@ -119,11 +131,18 @@ def _digest_user(header: str) -> User | None:
     )
     if result.ok:
         ratelimit.clear(login, request.remote_addr)
-        return users.get(login)
+        _logged_in(users[login], via="digest")
+        return users[login]
     g.auth_stale = result.stale
     if result.reason in ("wrong password", "unknown user"):
         ratelimit.record_failure(login, request.remote_addr)
+        _refused(login, locked=False, via="digest")
     return None
+
+
+def _logged_in(user: User, via: str) -> None:
+    if record_phone_login(user, request.remote_addr, via=via):
+        db.session.commit()
 
 
 def _request_uri() -> str:
@@ -158,13 +177,15 @@ def _basic_user(header: str) -> User | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     if ratelimit.is_locked(login, request.remote_addr):
-        g.auth_locked = True
+        _refused(login, locked=True, via="basic")
         return None
     user = _find_active(login)
     if user is None or not user.check_password(password):
         ratelimit.record_failure(login, request.remote_addr)
+        _refused(login, locked=False, via="basic")
         return None
     ratelimit.clear(login, request.remote_addr)
+    _logged_in(user, via="basic")
     return user
 
 

@@ -20,8 +20,9 @@ from server.extensions import db
 
 #: Every action recorded, with what it means; the audit page filters by these.
 ACTIONS = {
-    "login": "logged in (page or API session)",
-    "login.failed": "a login was refused (wrong password, unknown login or locked)",
+    "login": "logged in (page or API session; a phone: once a day per address)",
+    "login.failed": "a login was refused (wrong password, unknown login or locked; page, API "
+    "or phone)",
     "case.view": "opened one case (page or API)",
     "case.refused": "asked for a case that is absent or out of scope (answered 404)",
     "case.list": "listed cases (page or API)",

@@ -90,6 +90,32 @@ def record_failed_login(login: str, address: str | None, failure: AuthError, via
     )
 
 
+#: A phone's successful Digest (or Basic) login is audited once per user and address in this
+#: period: Collect authenticates every request, and one event each would bury the trail.
+PHONE_LOGIN_AUDIT_SECONDS = 24 * 3600
+
+
+def record_phone_login(user: User, address: str | None, via: str) -> bool:
+    """`login` for a phone's credentials, the first time per user and address in a day;
+    True when recorded (the caller commits)."""
+    where = hashlib.sha256(f"{address}".encode()).hexdigest()[:16]
+    if not ratelimit.once_per(
+        f"casebridge:phone-login:{user.id}:{where}", PHONE_LOGIN_AUDIT_SECONDS
+    ):
+        return False
+    record_login(user, address, via=via)
+    return True
+
+
+def record_phone_refusal(login: str, address: str | None, *, locked: bool, via: str) -> None:
+    """`login.failed` for a phone's wrong credentials (not for the challenge Collect asks
+    for first, nor a stale nonce: those are not failures); while locked, once per lockout."""
+    if locked and not ratelimit.first_lockout_refusal(login, address):
+        return
+    failure = TooManyAttempts() if locked else AuthError()
+    record_failed_login(login, address, failure, via=via)
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
