@@ -182,8 +182,40 @@ def test_the_export_is_csv_with_no_formulas_and_is_itself_recorded(admin, app_co
     everything = list(csv.DictReader(io.StringIO(client.get("/admin/audit.csv").text)))
     assert [r["action"] for r in everything][-1] == "audit.export"
     [first, second] = events("audit.export")
-    assert first.details == {"action": "case.list"} and second.details == {}
+    assert first.details == {"action": "case.list", "format": "csv"}
+    assert second.details == {"format": "csv"}
     assert client.get("/admin/audit.csv", query_string={"action": "peek"}).status_code == 400
+
+
+def test_the_json_export_filters_by_action_user_and_date_and_is_recorded(admin, make, app_context):
+    user, client = admin
+    other = make.user("viewer")
+    audit.record("case.view", user_id=user.id, object_type="case", object_id="c1")
+    audit.record("case.view", user_id=other.id, object_type="case", object_id="c2")
+    old = audit.record("case.view", user_id=other.id, object_type="case", object_id="c0")
+    db.session.flush()
+    old.at = old.at.replace(year=2020)
+    db.session.commit()
+
+    response = client.get(
+        "/admin/audit.json", query_string={"action": "case.view", "user_id": other.id}
+    )
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="audit-log.json"'
+    assert response.headers["Cache-Control"] == "no-store"
+    assert [e["object_id"] for e in response.json] == ["c2", "c0"]  # in recording order
+    assert response.json[1]["details"] == {} and response.json[1]["user_id"] == other.id
+    recent = client.get(
+        "/admin/audit.json", query_string={"action": "case.view", "since": "2021-01-01"}
+    )
+    assert [e["object_id"] for e in recent.json] == ["c1", "c2"]
+    until = client.get("/admin/audit.csv", query_string={"until": "2020-12-31"})
+    assert [r["object_id"] for r in csv.DictReader(io.StringIO(until.text))] == ["c0"]
+    exports = events("audit.export")
+    assert [e.details["format"] for e in exports] == ["json", "json", "csv"]
+    assert exports[0].details == {"action": "case.view", "user_id": str(other.id), "format": "json"}
+    assert client.get("/admin/audit.json", query_string={"until": "soon"}).status_code == 400
+    assert client.get("/admin/audit.xml").status_code == 404
 
 
 def test_formula_cells_are_quoted():
@@ -198,5 +230,6 @@ def test_only_admins_see_the_audit_log(app, make, role):
     assert log_in(client, make.user(role).name).status_code == 302
     assert client.get("/admin/audit").status_code == 403
     assert client.get("/admin/audit.csv").status_code == 403
+    assert client.get("/admin/audit.json").status_code == 403
     assert b'href="/admin/audit"' not in client.get("/forms").data
     assert events("audit.export") == events("audit.view") == []

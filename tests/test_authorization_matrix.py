@@ -79,6 +79,7 @@ MATRIX: dict[tuple[str, ...], tuple[int, int, int, int, int]] = {
     ("POST", "pages.reset_user_password"): (302, 403, 403, 403, 200),  # shows it once
     ("GET", "pages.audit_page"): (302, 403, 403, 403, 200),
     ("GET", "pages.audit_export"): (302, 403, 403, 403, 200),
+    ("GET", "pages.audit_export_json"): (302, 403, 403, 403, 200),
     ("POST", "api.new_project"): (401, 403, 403, 403, 400),  # empty body
     ("POST", "api.new_project_key"): (401, 403, 403, 403, 400),
     ("GET", "api.get_project_key"): (401, 403, 403, 403, 404),  # no key yet
