@@ -218,6 +218,21 @@ def test_the_json_export_filters_by_action_user_and_date_and_is_recorded(admin, 
     assert client.get("/admin/audit.xml").status_code == 404
 
 
+def test_one_pager_for_every_list_keeps_the_filters(app):
+    template = app.jinja_env.from_string(
+        '{% from "_paging.html" import pager %}{{ pager(endpoint, given, number, pages) }}'
+    )
+    with app.test_request_context():
+        middle = template.render(
+            endpoint="pages.cases_list", given={"status": "open", "q": ""}, number=2, pages=3
+        )
+        alone = template.render(endpoint="pages.audit_page", given={}, number=1, pages=1)
+    assert 'rel="prev" href="/cases?page=1&amp;status=open"' in middle
+    assert 'rel="next" href="/cases?page=3&amp;status=open"' in middle
+    assert "Page 2 of 3" in middle and "q=" not in middle
+    assert alone.strip() == ""
+
+
 def test_formula_cells_are_quoted():
     from server.audit.operations import _csv_line
 
