@@ -194,12 +194,17 @@ def _add_headers(response):
         response.headers.setdefault(name, value)
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
-    if response.mimetype == "text/html" and session.get("user_id") is not None:
-        # A logged-in page may show people's data: not kept in a shared device's cache.
+    if _answers_someone() and request.endpoint != "static":
+        # A logged-in answer may show people's data (a page, a case's JSON, a submission's
+        # XML or photo): not kept in any cache, a shared device's browser least of all.
         response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-OpenRosa-Version", "1.0")
     response.headers.setdefault("Date", http_date())
     return response
+
+
+def _answers_someone() -> bool:
+    return current_user() is not None or session.get("user_id") is not None
 
 
 def current_user() -> User | None:
