@@ -12,6 +12,7 @@ from server.auth import operations as ops
 from server.auth.models import ApiSession, User
 from server.extensions import db
 from server.projects.models import ProjectMember
+from tests.admin_support import OUTSIDERS, assert_admins_only
 from tests.factories import PASSWORD, csrf_protected_client, csrf_token
 
 
@@ -283,20 +284,9 @@ URLS = [
 ]
 
 
-@pytest.mark.parametrize("role", ["designer", "viewer", "collector"])
-def test_only_admins_may_see_or_change_users(app, make, role):
-    user = make.user(role)
-    client = app.test_client()
-    client.post("/login", data={"username": user.name, "password": PASSWORD})
-    for method, url in URLS:
-        assert getattr(client, method)(url).status_code == 403, (method, url)
-    assert b'href="/admin/users"' not in client.get("/forms").data
-
-
-def test_anonymous_visitors_are_sent_to_log_in(client):
-    for method, url in URLS:
-        response = getattr(client, method)(url)
-        assert response.status_code == 302 and "/login" in response.location, (method, url)
+@pytest.mark.parametrize("outsider", OUTSIDERS)
+def test_only_admins_may_see_or_change_users(app, make, outsider):
+    assert_admins_only(app, make, outsider, URLS, nav_link="/admin/users")
 
 
 def test_changes_need_the_csrf_token(make, app, app_context):
