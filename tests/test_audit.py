@@ -121,6 +121,82 @@ def test_publishing_a_form_is_recorded_on_the_page_and_the_api(admin, make):
     assert {e.object_type for e in published} == {"form"}
 
 
+WITH_LOGO = """
+| survey   |        |        |         |          |
+|          | type   | name   | label   | image    |
+|          | note   | intro  | Welcome | logo.png |
+| settings |        |        |         |          |
+|          | form_id | version |        |          |
+|          | welcome | 1      |         |          |
+"""
+
+
+def test_form_state_media_access_and_projects_changes_are_recorded(admin, make, runner):
+    """Who closed a form, changed its media, gave a phone a form, made a project or turned on
+    its encryption: on the page, the API and the command line."""
+    user, client = admin
+    project = make.project()
+    form = make.form(WITH_LOGO, project=project)
+    base = f"/projects/{project.id}/forms/welcome"
+    client.post(f"{base}/state", data={"state": "closing"})
+    client.post(f"{base}/state", data={"state": "closing"})  # no change: nothing recorded
+    logo = {"media": (io.BytesIO(b"png"), "logo.png"), "target": "current"}
+    assert client.post(f"{base}/media", data=logo).status_code == 302
+    token = client.post("/v1/sessions", json={"email": user.name, "password": PASSWORD})
+    bearer = {"Authorization": f"Bearer {token.json['token']}"}
+    api_base = f"/v1/projects/{project.id}/forms/welcome"
+    assert client.patch(api_base, json={"state": "closed"}, headers=bearer).status_code == 200
+    phone = client.post(f"/projects/{project.id}/app-users", data={"display_name": "Phone"})
+    assert phone.status_code == 302
+    [made] = events("app_user.create")
+    detail = f"/projects/{project.id}/app-users/{made.object_id}"
+    client.post(detail, data={"form_id": str(form.id)})
+    client.post(detail, data={"form_id": str(form.id)})  # no change: nothing recorded
+    assignment = f"{api_base}/assignments/app-user/{made.object_id}"
+    assert client.delete(assignment, headers=bearer).status_code == 200
+    created = client.post("/v1/projects", json={"name": "Second"}, headers=bearer)
+    passphrase = {"passphrase": "a passphrase long enough", "hint": "Sokha's birthday"}
+    key_url = f"/v1/projects/{created.json['id']}/key"
+    assert client.post(key_url, json=passphrase, headers=bearer).status_code == 200
+
+    changes = [
+        (e.action, e.object_type, e.object_id, e.details)
+        for e in events()
+        if e.action.startswith(("form.state", "form.media", "app_user.forms", "project."))
+    ]
+    form_ids = {"project_id": project.id, "xml_form_id": "welcome"}
+    phone_ids = {"project_id": project.id}
+    second = str(created.json["id"])
+    assert changes == [
+        ("form.state", "form", str(form.id), {**form_ids, "before": "open", "after": "closing"}),
+        ("form.media", "form", str(form.id), {**form_ids, "files": ["logo.png"], "draft": False}),
+        ("form.state", "form", str(form.id), {**form_ids, "before": "closing", "after": "closed"}),
+        (
+            "app_user.forms",
+            "app_user",
+            made.object_id,
+            {**phone_ids, "granted": [form.id], "revoked": []},
+        ),
+        (
+            "app_user.forms",
+            "app_user",
+            made.object_id,
+            {**phone_ids, "granted": [], "revoked": [form.id]},
+        ),
+        ("project.create", "project", second, {}),
+        ("project.key", "project", second, {"key_id": changes[-1][3]["key_id"], "via": "api"}),
+    ]
+    assert {e.user_id for e in events() if e.action.startswith(("form.", "project."))} == {user.id}
+    assert "Sokha" not in " ".join(as_text(e) for e in events())
+
+    cli = runner.invoke(
+        args=["keys", "create", "--project", str(project.id)], input="another long passphrase\n"
+    )
+    assert cli.exit_code == 0, cli.output
+    last = events("project.key")[-1]
+    assert (last.user_id, last.object_id, last.details["via"]) == (None, str(project.id), "cli")
+
+
 def test_app_users_made_and_revoked_are_recorded_without_their_names(admin, make):
     _, client = admin
     project = make.project()
