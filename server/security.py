@@ -29,9 +29,10 @@ from server.auth.operations import (
     session_is_current,
     user_for_token,
 )
-from server.extensions import db, redis_connection
+from server.extensions import csrf, db, redis_connection
 from server.openrosa import digest
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 #: No inline scripts or styles (page scripts are static files), no plugins, no framing,
 #: forms post only back here.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -67,11 +68,13 @@ class SessionCookies(SecureCookieSessionInterface):
 def init_app(app: Flask) -> None:
     app.session_interface = SessionCookies()
     app.before_request(_load_user)
+    app.before_request(_session_changes_need_the_csrf_token)
     app.after_request(_add_headers)
 
 
 def _load_user() -> None:
     g.user = None
+    g.by_session = False
     g.auth_stale = False
     g.auth_locked = False
     header = request.headers.get("Authorization", "")
@@ -85,9 +88,21 @@ def _load_user() -> None:
     elif (user_id := session.get("user_id")) is not None:
         user = db.session.get(User, user_id)
         if session_is_current(user, session.get("generation")):
-            g.user = user
+            g.user, g.by_session = user, True
         else:
             session.clear()  # reset, deactivated or removed: logged out
+
+
+def _session_changes_need_the_csrf_token() -> None:
+    """The API and OpenRosa views are CSRF-exempt: they expect a bearer token, Digest or a
+    URL key, which a browser never adds by itself. Its login cookie it does add, so a change
+    made with that cookie needs the page's CSRF token, whichever view it reaches."""
+    if (
+        g.by_session
+        and request.method not in SAFE_METHODS
+        and current_app.config.get("WTF_CSRF_ENABLED", True)
+    ):
+        csrf.protect()  # CSRFError: 400
 
 
 def _find_active(name: str | None) -> User | None:

@@ -105,3 +105,23 @@ def test_the_production_config_makes_the_session_cookie_secure_even_over_http(ap
 
 def test_passwords_are_stored_as_scrypt_hashes(make):
     assert make.user("admin").password_hash.startswith("scrypt:")
+
+
+def test_a_change_through_the_api_with_the_login_cookie_needs_the_csrf_token(app, make):
+    """The API is CSRF-exempt for bearer tokens; a browser's cookie is not a bearer token."""
+    admin = make.user("admin")
+    with csrf_protected_client(app, admin.name) as client:
+        assert client.get("/v1/projects").status_code == 200  # reading needs no token
+        refused = client.post("/v1/projects", json={"name": "Made by another site"})
+        assert refused.status_code == 400
+        token = client.get("/forms").text.split('name="csrf_token" value="')[1].split('"')[0]
+        made = client.post("/v1/projects", json={"name": "Mine"}, headers={"X-CSRFToken": token})
+        assert made.status_code == 200
+        login = app.test_client().post(
+            "/v1/sessions", json={"email": admin.name, "password": PASSWORD}
+        )
+        bearer = {"Authorization": f"Bearer {login.json['token']}"}
+        with_token = client.post("/v1/projects", json={"name": "Scripted"}, headers=bearer)
+        assert with_token.status_code == 200  # a bearer token is not sent by a browser
+        names = [p["name"] for p in client.get("/v1/projects", headers=bearer).json]
+        assert "Made by another site" not in names and {"Mine", "Scripted"} <= set(names)
