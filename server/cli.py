@@ -269,14 +269,15 @@ def setup(forms_dir: str) -> None:
     from flask_migrate import upgrade
 
     from server.auth.models import User
-    from server.auth.operations import create_user, generate_password
+    from server.auth.operations import create_user, generate_password, record_user_created
     from server.projects.operations import default_project
 
     upgrade()
     project = default_project(current_app.config["DEFAULT_PROJECT_NAME"])
     if not db.session.scalar(select(func.count()).select_from(User)):
         password = generate_password()
-        create_user("admin", "admin", password)
+        admin = create_user("admin", "admin", password)
+        record_user_created(admin, [], email_given=False, by_user_id=None, via="cli")
         click.echo("First administrator created. User: admin  Password (shown once): " + password)
     db.session.commit()
     files = _form_files((forms_dir,)) if Path(forms_dir).is_dir() else []

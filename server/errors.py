@@ -15,6 +15,7 @@ from server.forms.operations import AttachmentNotExpected, FormConflict, FormNot
 from server.forms.problems import FormRejected
 from server.openrosa.responses import message as openrosa_message
 from server.projects.operations import Forbidden, ProjectNotFound
+from server.submissions.reading import SubmissionNotFound
 
 NOT_FOUND = "Could not find the resource you were looking for."
 
@@ -62,6 +63,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(AppUserNotFound)
     @app.errorhandler(CaseNotFound)
+    @app.errorhandler(SubmissionNotFound)
     @app.errorhandler(FormNotFound)
     @app.errorhandler(ProjectNotFound)
     @app.errorhandler(AttachmentNotExpected)

@@ -23,10 +23,16 @@ from werkzeug.http import http_date
 
 from server.auth import ratelimit
 from server.auth.models import DIGEST_REALM, User
-from server.auth.operations import user_for_token
-from server.extensions import db, redis_connection
+from server.auth.operations import (
+    record_phone_login,
+    record_phone_refusal,
+    session_is_current,
+    user_for_token,
+)
+from server.extensions import csrf, db, redis_connection
 from server.openrosa import digest
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 #: No inline scripts or styles (page scripts are static files), no plugins, no framing,
 #: forms post only back here.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -62,11 +68,13 @@ class SessionCookies(SecureCookieSessionInterface):
 def init_app(app: Flask) -> None:
     app.session_interface = SessionCookies()
     app.before_request(_load_user)
+    app.before_request(_session_changes_need_the_csrf_token)
     app.after_request(_add_headers)
 
 
 def _load_user() -> None:
     g.user = None
+    g.by_session = False
     g.auth_stale = False
     g.auth_locked = False
     header = request.headers.get("Authorization", "")
@@ -79,7 +87,22 @@ def _load_user() -> None:
         g.user = _basic_user(header)
     elif (user_id := session.get("user_id")) is not None:
         user = db.session.get(User, user_id)
-        g.user = user if user is not None and user.active else None
+        if session_is_current(user, session.get("generation")):
+            g.user, g.by_session = user, True
+        else:
+            session.clear()  # reset, deactivated or removed: logged out
+
+
+def _session_changes_need_the_csrf_token() -> None:
+    """The API and OpenRosa views are CSRF-exempt: they expect a bearer token, Digest or a
+    URL key, which a browser never adds by itself. Its login cookie it does add, so a change
+    made with that cookie needs the page's CSRF token, whichever view it reaches."""
+    if (
+        g.by_session
+        and request.method not in SAFE_METHODS
+        and current_app.config.get("WTF_CSRF_ENABLED", True)
+    ):
+        csrf.protect()  # CSRFError: 400
 
 
 def _find_active(name: str | None) -> User | None:
@@ -88,11 +111,18 @@ def _find_active(name: str | None) -> User | None:
     return db.session.scalar(select(User).where(User.name == name, User.active))
 
 
+def _refused(login: str, *, locked: bool, via: str) -> None:
+    """Audited at once: the request ends in a 401 or 429 that commits nothing."""
+    g.auth_locked = locked
+    record_phone_refusal(login, request.remote_addr, locked=locked, via=via)
+    db.session.commit()
+
+
 def _digest_user(header: str) -> User | None:
     params = digest.parse_authorization(header) or {}
     login = params.get("username", "")
     if ratelimit.is_locked(login, request.remote_addr):
-        g.auth_locked = True
+        _refused(login, locked=True, via="digest")
         return None
     users: dict[str, User | None] = {}
 
@@ -116,11 +146,18 @@ def _digest_user(header: str) -> User | None:
     )
     if result.ok:
         ratelimit.clear(login, request.remote_addr)
-        return users.get(login)
+        _logged_in(users[login], via="digest")
+        return users[login]
     g.auth_stale = result.stale
     if result.reason in ("wrong password", "unknown user"):
         ratelimit.record_failure(login, request.remote_addr)
+        _refused(login, locked=False, via="digest")
     return None
+
+
+def _logged_in(user: User, via: str) -> None:
+    if record_phone_login(user, request.remote_addr, via=via):
+        db.session.commit()
 
 
 def _request_uri() -> str:
@@ -155,13 +192,15 @@ def _basic_user(header: str) -> User | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     if ratelimit.is_locked(login, request.remote_addr):
-        g.auth_locked = True
+        _refused(login, locked=True, via="basic")
         return None
     user = _find_active(login)
     if user is None or not user.check_password(password):
         ratelimit.record_failure(login, request.remote_addr)
+        _refused(login, locked=False, via="basic")
         return None
     ratelimit.clear(login, request.remote_addr)
+    _logged_in(user, via="basic")
     return user
 
 
@@ -170,12 +209,17 @@ def _add_headers(response):
         response.headers.setdefault(name, value)
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
-    if response.mimetype == "text/html" and session.get("user_id") is not None:
-        # A logged-in page may show people's data: not kept in a shared device's cache.
+    if _answers_someone() and request.endpoint != "static":
+        # A logged-in answer may show people's data (a page, a case's JSON, a submission's
+        # XML or photo): not kept in any cache, a shared device's browser least of all.
         response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-OpenRosa-Version", "1.0")
     response.headers.setdefault("Date", http_date())
     return response
+
+
+def _answers_someone() -> bool:
+    return current_user() is not None or session.get("user_id") is not None
 
 
 def current_user() -> User | None:

@@ -125,14 +125,16 @@ def multipart(
 
 
 @contextlib.contextmanager
-def csrf_protected_client(app, user_name: str | None = None, **settings) -> Iterator:
+def csrf_protected_client(
+    app, user_name: str | None = None, config: str = "default", **settings
+) -> Iterator:
     """A test client of a second app configured as in production (CSRF checked; the test
-    app turns it off), on the test database and Redis; logged in as `user_name` with the
-    login page's token when given."""
+    app turns it off; `config="production"` for the production class itself), on the test
+    database and Redis; logged in as `user_name` with the login page's token when given."""
     from server import create_app
 
     protected = create_app(
-        "default",
+        config,
         {
             "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
             "REDIS_URL": app.config["REDIS_URL"],

@@ -1,5 +1,5 @@
 """The queue page: its status read from real submissions and a real Redis, retry and
-discard of failed submissions, who may see it, and the security basics of every page."""
+discard of failed submissions, who may see it."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from server.pages.queue import duration
 from server.submissions.models import Submission
 from server.submissions.queueing import reconcile
 from server.worker import CaseBridgeWorker
+from tests.admin_support import OUTSIDERS, assert_admins_only
 from tests.cases_support import (
     FOLLOW_UP_MD,
     SCREENING_MD,
@@ -365,20 +366,9 @@ URLS = [
 ]
 
 
-@pytest.mark.parametrize("role", ["designer", "viewer", "collector"])
-def test_only_admins_may_see_or_act(app, make, role):
-    user = make.user(role)
-    client = app.test_client()
-    log_in(client, user.name)
-    for method, url in URLS:
-        assert getattr(client, method)(url).status_code == 403, (method, url)
-    assert b'href="/admin/queue"' not in client.get("/forms").data
-
-
-def test_anonymous_visitors_are_sent_to_log_in(client):
-    for method, url in URLS:
-        response = getattr(client, method)(url)
-        assert response.status_code == 302 and "/login" in response.location, (method, url)
+@pytest.mark.parametrize("outsider", OUTSIDERS)
+def test_only_admins_may_see_or_act(app, make, outsider):
+    assert_admins_only(app, make, outsider, URLS, nav_link="/admin/queue")
 
 
 def test_retry_and_discard_need_the_csrf_token(make, app, fail_send):
@@ -393,40 +383,3 @@ def test_retry_and_discard_need_the_csrf_token(make, app, fail_send):
         url = f"/admin/queue/submissions/{failed.id}/discard"
         assert client.post(url, data={"csrf_token": token}).status_code == 302
         assert submission(failed.instance_id).state == "discarded"
-
-
-# ---- security basics ------------------------------------------------------------------------
-
-
-def test_every_page_sends_the_security_headers(admin_client):
-    for url in ("/login", "/forms", "/admin/queue", "/admin/queue.json"):
-        headers = admin_client.get(url).headers
-        policy = headers["Content-Security-Policy"]
-        assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
-        assert "unsafe-inline" not in policy and "object-src 'none'" in policy
-        assert headers["X-Content-Type-Options"] == "nosniff"
-        assert headers["X-Frame-Options"] == "DENY"
-        assert headers["Referrer-Policy"] == "same-origin"
-        assert "Strict-Transport-Security" not in headers, "plain http: no HSTS"
-    assert admin_client.get("/admin/queue").headers["Cache-Control"] == "no-store"
-
-
-def test_over_https_hsts_is_sent_and_the_session_cookie_is_secure(app, make):
-    admin = make.user("admin")
-    client = app.test_client()
-    https = {"base_url": "https://casebridge.test"}
-    response = client.post("/login", data={"username": admin.name, "password": PASSWORD}, **https)
-    cookie = response.headers["Set-Cookie"]
-    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
-    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
-
-
-def test_over_http_the_session_cookie_is_httponly_and_lax(app, make):
-    admin = make.user("admin")
-    response = log_in(app.test_client(), admin.name)
-    cookie = response.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
-
-
-def test_passwords_are_stored_as_scrypt_hashes(make):
-    assert make.user("admin").password_hash.startswith("scrypt:")

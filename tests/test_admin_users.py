@@ -12,6 +12,7 @@ from server.auth import operations as ops
 from server.auth.models import ApiSession, User
 from server.extensions import db
 from server.projects.models import ProjectMember
+from tests.admin_support import OUTSIDERS, assert_admins_only
 from tests.factories import PASSWORD, csrf_protected_client, csrf_token
 
 
@@ -240,6 +241,38 @@ def test_the_last_admin_is_told_why_they_cannot_lock_everyone_out(app_context, a
     assert admin.is_admin and admin.active
 
 
+@pytest.mark.parametrize(
+    ("action", "data"), [("password", {}), ("active", {"active": "0"})], ids=["reset", "deactivate"]
+)
+def test_a_reset_or_deactivation_logs_out_that_users_open_browser_sessions(
+    app, app_context, make, admin_client, action, data
+):
+    user, bystander = make.user("viewer"), make.user("viewer")
+    browsers = {}
+    for someone in (user, bystander):
+        browsers[someone.name] = app.test_client()
+        login = {"username": someone.name, "password": PASSWORD}
+        assert browsers[someone.name].post("/login", data=login).status_code == 302
+        assert browsers[someone.name].get("/cases").status_code == 200
+    changed = admin_client.post(f"/admin/users/{user.id}/{action}", data=data)
+    assert changed.status_code in (200, 302)
+    ended = browsers[user.name].get("/cases")
+    assert ended.status_code == 302 and "/login" in ended.location
+    assert browsers[bystander.name].get("/cases").status_code == 200
+    assert admin_client.get("/admin/users").status_code == 200  # the admin's own session stays
+    if action == "active":  # reactivated: a new login is needed, the old cookie stays dead
+        admin_client.post(f"/admin/users/{user.id}/active", data={"active": "1"})
+        assert browsers[user.name].get("/cases").status_code == 302
+
+
+def test_a_session_from_an_earlier_generation_is_refused(make):
+    user = make.user("viewer")
+    assert ops.session_is_current(user, 0)
+    ops.end_sessions(user)
+    assert not ops.session_is_current(user, 0) and ops.session_is_current(user, 1)
+    assert not ops.session_is_current(user, None) and not ops.session_is_current(None, 1)
+
+
 URLS = [
     ("get", "/admin/users"),
     ("post", "/admin/users"),
@@ -251,20 +284,9 @@ URLS = [
 ]
 
 
-@pytest.mark.parametrize("role", ["designer", "viewer", "collector"])
-def test_only_admins_may_see_or_change_users(app, make, role):
-    user = make.user(role)
-    client = app.test_client()
-    client.post("/login", data={"username": user.name, "password": PASSWORD})
-    for method, url in URLS:
-        assert getattr(client, method)(url).status_code == 403, (method, url)
-    assert b'href="/admin/users"' not in client.get("/forms").data
-
-
-def test_anonymous_visitors_are_sent_to_log_in(client):
-    for method, url in URLS:
-        response = getattr(client, method)(url)
-        assert response.status_code == 302 and "/login" in response.location, (method, url)
+@pytest.mark.parametrize("outsider", OUTSIDERS)
+def test_only_admins_may_see_or_change_users(app, make, outsider):
+    assert_admins_only(app, make, outsider, URLS, nav_link="/admin/users")
 
 
 def test_changes_need_the_csrf_token(make, app, app_context):

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from server import audit
 from server.audit.models import AuditEvent
 from server.extensions import db
+from tests.admin_support import OUTSIDERS, assert_admins_only
 from tests.factories import PASSWORD, simple_form_md, xlsx_from_md
 
 
@@ -120,6 +121,82 @@ def test_publishing_a_form_is_recorded_on_the_page_and_the_api(admin, make):
     assert {e.object_type for e in published} == {"form"}
 
 
+WITH_LOGO = """
+| survey   |        |        |         |          |
+|          | type   | name   | label   | image    |
+|          | note   | intro  | Welcome | logo.png |
+| settings |        |        |         |          |
+|          | form_id | version |        |          |
+|          | welcome | 1      |         |          |
+"""
+
+
+def test_form_state_media_access_and_projects_changes_are_recorded(admin, make, runner):
+    """Who closed a form, changed its media, gave a phone a form, made a project or turned on
+    its encryption: on the page, the API and the command line."""
+    user, client = admin
+    project = make.project()
+    form = make.form(WITH_LOGO, project=project)
+    base = f"/projects/{project.id}/forms/welcome"
+    client.post(f"{base}/state", data={"state": "closing"})
+    client.post(f"{base}/state", data={"state": "closing"})  # no change: nothing recorded
+    logo = {"media": (io.BytesIO(b"png"), "logo.png"), "target": "current"}
+    assert client.post(f"{base}/media", data=logo).status_code == 302
+    token = client.post("/v1/sessions", json={"email": user.name, "password": PASSWORD})
+    bearer = {"Authorization": f"Bearer {token.json['token']}"}
+    api_base = f"/v1/projects/{project.id}/forms/welcome"
+    assert client.patch(api_base, json={"state": "closed"}, headers=bearer).status_code == 200
+    phone = client.post(f"/projects/{project.id}/app-users", data={"display_name": "Phone"})
+    assert phone.status_code == 302
+    [made] = events("app_user.create")
+    detail = f"/projects/{project.id}/app-users/{made.object_id}"
+    client.post(detail, data={"form_id": str(form.id)})
+    client.post(detail, data={"form_id": str(form.id)})  # no change: nothing recorded
+    assignment = f"{api_base}/assignments/app-user/{made.object_id}"
+    assert client.delete(assignment, headers=bearer).status_code == 200
+    created = client.post("/v1/projects", json={"name": "Second"}, headers=bearer)
+    passphrase = {"passphrase": "a passphrase long enough", "hint": "Sokha's birthday"}
+    key_url = f"/v1/projects/{created.json['id']}/key"
+    assert client.post(key_url, json=passphrase, headers=bearer).status_code == 200
+
+    changes = [
+        (e.action, e.object_type, e.object_id, e.details)
+        for e in events()
+        if e.action.startswith(("form.state", "form.media", "app_user.forms", "project."))
+    ]
+    form_ids = {"project_id": project.id, "xml_form_id": "welcome"}
+    phone_ids = {"project_id": project.id}
+    second = str(created.json["id"])
+    assert changes == [
+        ("form.state", "form", str(form.id), {**form_ids, "before": "open", "after": "closing"}),
+        ("form.media", "form", str(form.id), {**form_ids, "files": ["logo.png"], "draft": False}),
+        ("form.state", "form", str(form.id), {**form_ids, "before": "closing", "after": "closed"}),
+        (
+            "app_user.forms",
+            "app_user",
+            made.object_id,
+            {**phone_ids, "granted": [form.id], "revoked": []},
+        ),
+        (
+            "app_user.forms",
+            "app_user",
+            made.object_id,
+            {**phone_ids, "granted": [], "revoked": [form.id]},
+        ),
+        ("project.create", "project", second, {}),
+        ("project.key", "project", second, {"key_id": changes[-1][3]["key_id"], "via": "api"}),
+    ]
+    assert {e.user_id for e in events() if e.action.startswith(("form.", "project."))} == {user.id}
+    assert "Sokha" not in " ".join(as_text(e) for e in events())
+
+    cli = runner.invoke(
+        args=["keys", "create", "--project", str(project.id)], input="another long passphrase\n"
+    )
+    assert cli.exit_code == 0, cli.output
+    last = events("project.key")[-1]
+    assert (last.user_id, last.object_id, last.details["via"]) == (None, str(project.id), "cli")
+
+
 def test_app_users_made_and_revoked_are_recorded_without_their_names(admin, make):
     _, client = admin
     project = make.project()
@@ -182,8 +259,55 @@ def test_the_export_is_csv_with_no_formulas_and_is_itself_recorded(admin, app_co
     everything = list(csv.DictReader(io.StringIO(client.get("/admin/audit.csv").text)))
     assert [r["action"] for r in everything][-1] == "audit.export"
     [first, second] = events("audit.export")
-    assert first.details == {"action": "case.list"} and second.details == {}
+    assert first.details == {"action": "case.list", "format": "csv"}
+    assert second.details == {"format": "csv"}
     assert client.get("/admin/audit.csv", query_string={"action": "peek"}).status_code == 400
+
+
+def test_the_json_export_filters_by_action_user_and_date_and_is_recorded(admin, make, app_context):
+    user, client = admin
+    other = make.user("viewer")
+    audit.record("case.view", user_id=user.id, object_type="case", object_id="c1")
+    audit.record("case.view", user_id=other.id, object_type="case", object_id="c2")
+    old = audit.record("case.view", user_id=other.id, object_type="case", object_id="c0")
+    db.session.flush()
+    old.at = old.at.replace(year=2020)
+    db.session.commit()
+
+    response = client.get(
+        "/admin/audit.json", query_string={"action": "case.view", "user_id": other.id}
+    )
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="audit-log.json"'
+    assert response.headers["Cache-Control"] == "no-store"
+    assert [e["object_id"] for e in response.json] == ["c2", "c0"]  # in recording order
+    assert response.json[1]["details"] == {} and response.json[1]["user_id"] == other.id
+    recent = client.get(
+        "/admin/audit.json", query_string={"action": "case.view", "since": "2021-01-01"}
+    )
+    assert [e["object_id"] for e in recent.json] == ["c1", "c2"]
+    until = client.get("/admin/audit.csv", query_string={"until": "2020-12-31"})
+    assert [r["object_id"] for r in csv.DictReader(io.StringIO(until.text))] == ["c0"]
+    exports = events("audit.export")
+    assert [e.details["format"] for e in exports] == ["json", "json", "csv"]
+    assert exports[0].details == {"action": "case.view", "user_id": str(other.id), "format": "json"}
+    assert client.get("/admin/audit.json", query_string={"until": "soon"}).status_code == 400
+    assert client.get("/admin/audit.xml").status_code == 404
+
+
+def test_one_pager_for_every_list_keeps_the_filters(app):
+    template = app.jinja_env.from_string(
+        '{% from "_paging.html" import pager %}{{ pager(endpoint, given, number, pages) }}'
+    )
+    with app.test_request_context():
+        middle = template.render(
+            endpoint="pages.cases_list", given={"status": "open", "q": ""}, number=2, pages=3
+        )
+        alone = template.render(endpoint="pages.audit_page", given={}, number=1, pages=1)
+    assert 'rel="prev" href="/cases?page=1&amp;status=open"' in middle
+    assert 'rel="next" href="/cases?page=3&amp;status=open"' in middle
+    assert "Page 2 of 3" in middle and "q=" not in middle
+    assert alone.strip() == ""
 
 
 def test_formula_cells_are_quoted():
@@ -192,11 +316,8 @@ def test_formula_cells_are_quoted():
     assert _csv_line(["=1+1", "+x", "-y", "@z", "ok"]) == "'=1+1,'+x,'-y,'@z,ok\r\n"
 
 
-@pytest.mark.parametrize("role", ["designer", "viewer", "collector"])
-def test_only_admins_see_the_audit_log(app, make, role):
-    client = app.test_client()
-    assert log_in(client, make.user(role).name).status_code == 302
-    assert client.get("/admin/audit").status_code == 403
-    assert client.get("/admin/audit.csv").status_code == 403
-    assert b'href="/admin/audit"' not in client.get("/forms").data
+@pytest.mark.parametrize("outsider", OUTSIDERS)
+def test_only_admins_see_the_audit_log(app, make, outsider):
+    urls = [("get", "/admin/audit"), ("get", "/admin/audit.csv"), ("get", "/admin/audit.json")]
+    assert_admins_only(app, make, outsider, urls, nav_link="/admin/audit")
     assert events("audit.export") == events("audit.view") == []

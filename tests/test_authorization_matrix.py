@@ -8,7 +8,8 @@ is the view's own answer (a 400 for an empty upload still means "allowed in").
 
 Mission: case routes are probed with a case this mission owns ("own") and with a case of
 another mission nobody shared ("other"); the second must be 404 for everyone who gets past
-the role check, admins included, and no list may name it.
+the role check, admins included, and no list may name it. Submission routes likewise, with a
+submission of each case (its XML is the person's record as much as the case is).
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from dataclasses import dataclass
 
 import pytest
 from flask import url_for
+from sqlalchemy import select
 
 from server.appusers.operations import create_app_user, grant_form
 from server.cases.models import Case, Person
 from server.extensions import db
+from server.storage import storage
+from server.submissions.models import Submission, SubmissionAttachment
 from tests.factories import PASSWORD, multipart
 
 ACTORS = ("anonymous", "collector", "viewer", "designer", "admin")
@@ -47,10 +51,14 @@ MATRIX: dict[tuple[str, ...], tuple[int, int, int, int, int]] = {
     ("GET", "api.get_case", "other"): (401, 403, 404, 404, 404),
     # -- submissions read back: readers of the project, never collectors ---------------------
     ("GET", "api.list_submissions"): (401, 403, 200, 200, 200),
-    ("GET", "api.get_submission"): (401, 403, 200, 200, 200),
-    ("GET", "api.submission_xml"): (401, 403, 200, 200, 200),
-    ("GET", "api.submission_attachments"): (401, 403, 200, 200, 200),
-    ("GET", "api.submission_attachment"): (401, 403, 404, 404, 404),  # none was sent
+    ("GET", "api.get_submission", "own"): (401, 403, 200, 200, 200),
+    ("GET", "api.get_submission", "other"): (401, 403, 404, 404, 404),
+    ("GET", "api.submission_xml", "own"): (401, 403, 200, 200, 200),
+    ("GET", "api.submission_xml", "other"): (401, 403, 404, 404, 404),
+    ("GET", "api.submission_attachments", "own"): (401, 403, 200, 200, 200),
+    ("GET", "api.submission_attachments", "other"): (401, 403, 404, 404, 404),
+    ("GET", "api.submission_attachment", "own"): (401, 403, 200, 200, 200),
+    ("GET", "api.submission_attachment", "other"): (401, 403, 404, 404, 404),
     # -- admin only: queue, audit, projects and their keys -----------------------------------
     ("GET", "pages.queue_page"): (302, 403, 403, 403, 200),
     ("GET", "pages.queue_data"): (302, 403, 403, 403, 200),
@@ -71,6 +79,7 @@ MATRIX: dict[tuple[str, ...], tuple[int, int, int, int, int]] = {
     ("POST", "pages.reset_user_password"): (302, 403, 403, 403, 200),  # shows it once
     ("GET", "pages.audit_page"): (302, 403, 403, 403, 200),
     ("GET", "pages.audit_export"): (302, 403, 403, 403, 200),
+    ("GET", "pages.audit_export_json"): (302, 403, 403, 403, 200),
     ("POST", "api.new_project"): (401, 403, 403, 403, 400),  # empty body
     ("POST", "api.new_project_key"): (401, 403, 403, 403, 400),
     ("GET", "api.get_project_key"): (401, 403, 403, 403, 404),  # no key yet
@@ -138,6 +147,13 @@ MATRIX: dict[tuple[str, ...], tuple[int, int, int, int, int]] = {
 CASE_ROUTES = {"pages.case_page", "api.get_case"}
 #: Routes that list cases: the other mission's case must never appear in them.
 CASE_LISTS = {"pages.cases_list", "api.list_cases"}
+#: Routes that take a submission's instance id: probed with one of each case.
+SUBMISSION_ROUTES = {
+    "api.get_submission",
+    "api.submission_xml",
+    "api.submission_attachments",
+    "api.submission_attachment",
+}
 
 
 @dataclass
@@ -147,6 +163,9 @@ class Place:
     params: dict[str, object]
     own_case: str
     other_case: str
+    #: instance ids of a submission of the own case and of the other mission's case
+    own_submission: str
+    other_submission: str
 
 
 def _case(project_id: int, mission: str) -> str:
@@ -159,6 +178,31 @@ def _case(project_id: int, mission: str) -> str:
     return case.uuid
 
 
+def _submission_of(client, project_id: int, token: str, case_uuid: str) -> str:
+    """A submission sent by a phone, with a photo, as if normalized into `case_uuid`."""
+    instance_id = f"uuid:{uuid_module.uuid4()}"
+    xml = (
+        f'<data id="household" version="1"><q_name>x</q_name><q_ok>yes</q_ok>'
+        f"<meta><instanceID>{instance_id}</instanceID></meta></data>"
+    ).encode()
+    posted = client.post(
+        f"/v1/key/{token}/projects/{project_id}/submission",
+        data=multipart(xml),
+        headers={"X-OpenRosa-Version": "1.0"},
+    )
+    assert posted.status_code == 201
+    submission = db.session.scalar(select(Submission).where(Submission.instance_id == instance_id))
+    submission.case_id = db.session.scalar(select(Case.id).where(Case.uuid == case_uuid))
+    stored = storage().save_bytes(b"photo")
+    db.session.add(
+        SubmissionAttachment(
+            submission=submission, name="photo.jpg", blob_key=stored.key, content_type="image/jpeg"
+        )
+    )
+    db.session.commit()
+    return instance_id
+
+
 @pytest.fixture
 def place(make, client) -> Place:
     project = make.project()
@@ -169,28 +213,15 @@ def place(make, client) -> Place:
     own_case = _case(project.id, "LOCAL")
     other_case = _case(project.id, "MMR-YG")
     db.session.commit()
-    instance_id = f"uuid:{uuid_module.uuid4()}"
-    xml = (
-        f'<data id="household" version="1"><q_name>x</q_name><q_ok>yes</q_ok>'
-        f"<meta><instanceID>{instance_id}</instanceID></meta></data>"
-    ).encode()
-    posted = client.post(
-        f"/v1/key/{token}/projects/{project.id}/submission",
-        data=multipart(xml),
-        headers={"X-OpenRosa-Version": "1.0"},
-    )
-    assert posted.status_code == 201
-    from server.submissions.models import Submission
-
-    submission = db.session.scalar(db.select(Submission))
+    own_submission = _submission_of(client, project.id, token, own_case)
+    other_submission = _submission_of(client, project.id, token, other_case)
     params = {
         "project_id": project.id,
         "xml_form_id": form.xml_form_id,
         "def_id": form.current_def.id,
         "app_user_id": app_user.id,
-        "submission_id": submission.id,
-        "instance_id": instance_id,
-        "name": "absent.png",
+        "submission_id": db.session.scalar(select(Submission.id).order_by(Submission.id)),
+        "name": "photo.jpg",
         "version": "1",
         "dataset": "cases",
         "token": "not-an-app-user-token",  # key routes: no role opens them without the key
@@ -201,7 +232,7 @@ def place(make, client) -> Place:
         "user_id": spare_user.id,
         "review_id": 1,  # none is open: the review routes answer 404 past the role check
     }
-    return Place(params, own_case, other_case)
+    return Place(params, own_case, other_case, own_submission, other_submission)
 
 
 #: Reads first, then writes, then deletes; logging out last (it ends the sessions).
@@ -244,13 +275,19 @@ def test_every_route_answers_each_actor_as_the_table_says(app, make, place):
     clients = _clients(app, make, project)
     probes = []
     for method, endpoint, arguments in _routes(app):
-        variants = [("own", place.own_case), ("other", place.other_case)]
-        for variant, case_uuid in variants if endpoint in CASE_ROUTES else [(None, None)]:
+        if endpoint in CASE_ROUTES:
+            variants = [("own", {"uuid": place.own_case}), ("other", {"uuid": place.other_case})]
+        elif endpoint in SUBMISSION_ROUTES:
+            variants = [
+                ("own", {"instance_id": place.own_submission}),
+                ("other", {"instance_id": place.other_submission}),
+            ]
+        else:
+            variants = [(None, {})]
+        for variant, ids in variants:
             key = (method, endpoint) + ((variant,) if variant else ())
-            params = {name: place.params[name] for name in arguments}
-            if case_uuid:
-                params["uuid"] = case_uuid
-            probes.append((key, params))
+            params = {name: place.params[name] for name in arguments if name not in ids}
+            probes.append((key, {**params, **ids}))
 
     unlisted = sorted({key for key, _ in probes} - set(MATRIX))
     actual = {}
@@ -269,6 +306,10 @@ def test_every_route_answers_each_actor_as_the_table_says(app, make, place):
                     assert place.other_case not in response.text, (actor, url)
                     if response.status_code == 200:
                         assert place.own_case in response.text, (actor, url)
+                if key[1] == "api.list_submissions":
+                    assert place.other_submission not in response.text, (actor, url)
+                    if response.status_code == 200:
+                        assert place.own_submission in response.text, (actor, url)
         actual[key] = tuple(statuses)
     assert not unlisted, f"routes with no row in MATRIX: {unlisted}"
     wrong = {k: (MATRIX[k], v) for k, v in actual.items() if MATRIX[k] != v}

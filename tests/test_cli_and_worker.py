@@ -97,6 +97,15 @@ def test_setup_is_idempotent_and_publishes_the_shipped_questionnaires(runner):
     assert second.output.count("unchanged") == 3
 
 
+def test_setup_audits_the_first_admin_once(runner, app_context):
+    assert runner.invoke(args=["setup"]).exit_code == 0
+    assert runner.invoke(args=["setup"]).exit_code == 0
+    [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "user.create"))
+    admin = db.session.scalar(select(User).where(User.name == "admin"))
+    assert (event.user_id, event.object_type, event.object_id) == (None, "user", str(admin.id))
+    assert event.details == {"role": "admin", "projects": [], "email_given": False, "via": "cli"}
+
+
 def test_the_flask_command_reaches_the_same_commands(app: Flask):
     assert {"users", "forms", "setup", "worker", "start"} <= set(app.cli.commands)
     from server.cli import main

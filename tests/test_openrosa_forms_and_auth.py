@@ -10,6 +10,7 @@ import zlib
 import pytest
 from lxml import etree
 
+from server.auth.models import User
 from server.extensions import db
 from server.forms import operations as ops
 from server.openrosa import digest
@@ -107,6 +108,66 @@ def test_wrong_password_then_lockout(client, setup_forms, app):
         assert locked.status_code == 429
     finally:
         app.config["LOGIN_MAX_FAILURES"] = 10
+
+
+def test_phone_logins_are_audited_once_and_refusals_without_flooding(
+    client, setup_forms, app, monkeypatch
+):
+    """The challenge Collect asks for first and a stale nonce are not failures; a success is
+    recorded once a day per address; wrong passwords each, a lock once per lockout."""
+    from server.audit.models import AuditEvent
+
+    monkeypatch.setitem(app.config, "LOGIN_MAX_FAILURES", 2)
+    uri = "/v1/projects/1/formList"
+
+    def get(user: str, password: str, nonce: str | None = None, nc: int = 1):
+        challenge = client.get(uri).headers["WWW-Authenticate"]  # no credentials: a challenge
+        if nonce:
+            challenge = challenge.replace(digest.parse_authorization(challenge)["nonce"], nonce)
+        header = digest_header(challenge, "GET", uri, user, password, nc=nc)
+        return client.get(uri, headers={"Authorization": header}).status_code
+
+    old_nonce = digest.make_nonce(app.config["SECRET_KEY"], now=1_000_000)
+    assert get("kim", PASSWORD, nonce=old_nonce) == 401  # stale: Collect retries, no failure
+    assert [get("kim", PASSWORD) for _ in range(3)] == [200, 200, 200]
+    assert [get("kim", "not the password") for _ in range(2)] == [401, 401]
+    assert [get("kim", PASSWORD) for _ in range(3)] == [429, 429, 429]
+    assert get("sokha.chan", "Sokha's password") == 401
+    basic = "Basic " + base64.b64encode(b"kim:wrong password").decode()
+    secure = client.get("/formList", headers={"Authorization": basic}, base_url="https://x")
+    assert secure.status_code == 429  # the lock is per login and address, whatever the scheme
+
+    with app.app_context():
+        events = db.session.scalars(db.select(AuditEvent).order_by(AuditEvent.id)).all()
+        kim = db.session.scalar(db.select(User).where(User.name == "kim"))
+        seen = [
+            (e.action, e.user_id, e.details.get("via"), e.details.get("reason")) for e in events
+        ]
+        assert seen == [
+            ("login", kim.id, "digest", None),
+            ("login.failed", kim.id, "digest", "refused"),
+            ("login.failed", kim.id, "digest", "refused"),
+            ("login.failed", kim.id, "digest", "locked"),  # once, not once per request
+            ("login.failed", None, "digest", "refused"),
+        ]
+        assert events[-1].details["known_account"] is False
+        text = " ".join(f"{e.object_id} {e.details} {e.address}" for e in events).lower()
+        assert "kim" not in text and "sokha" not in text and "password" not in text
+
+
+def test_a_wrong_basic_password_is_audited(client, setup_forms, app):
+    from server.audit.models import AuditEvent
+
+    wrong = "Basic " + base64.b64encode(b"kim:wrong password").decode()
+    right = "Basic " + base64.b64encode(f"kim:{PASSWORD}".encode()).decode()
+    for header in (wrong, right, right):
+        client.get("/formList", headers={"Authorization": header}, base_url="https://localhost")
+    with app.app_context():
+        events = db.session.scalars(db.select(AuditEvent).order_by(AuditEvent.id)).all()
+        assert [(e.action, e.details["via"]) for e in events] == [
+            ("login.failed", "basic"),
+            ("login", "basic"),
+        ]
 
 
 def test_stale_nonce_gets_stale_true(client, setup_forms, app):

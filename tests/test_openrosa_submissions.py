@@ -432,6 +432,37 @@ def test_submissions_read_back_byte_identical(phone, client, make_admin_token):
     assert listing[0]["instanceId"] == "uuid:0001" and listing[0]["missingAttachments"] == ["s.png"]
 
 
+def test_reading_a_submission_back_is_audited_with_ids_only(phone, client, app, make_admin_token):
+    from server.audit.models import AuditEvent
+
+    phone(multipart(submission_xml(name="Amina Sokha"), {"p.jpg": b"jpeg-bytes"}))
+    auth = {"Authorization": f"Bearer {make_admin_token}"}
+    base = "/v1/projects/1/forms/photos/submissions"
+    assert client.get(f"{base}/uuid:0001.xml", headers=auth).status_code == 200
+    assert client.get(f"{base}/uuid:0001/attachments/p.jpg", headers=auth).status_code == 200
+    assert client.get(f"{base}/uuid:0001/attachments/s.png", headers=auth).status_code == 404
+    assert client.get(f"{base}/uuid:Amina.xml", headers=auth).status_code == 404
+    with app.app_context():
+        [submission] = _submissions(app)
+        events = db.session.scalars(db.select(AuditEvent).order_by(AuditEvent.id)).all()
+        seen = [(e.action, e.object_type, e.object_id) for e in events if e.action != "login"]
+        assert seen == [
+            ("submission.view", "submission", str(submission.id)),
+            ("submission.attachment", "submission", str(submission.id)),
+            ("submission.refused", "form", str(submission.form_id)),  # the unknown instance
+        ]
+        photo = next(a for a in submission.attachments if a.name == "p.jpg")
+        attached = next(e for e in events if e.action == "submission.attachment")
+        assert attached.details == {
+            "form_id": submission.form_id,
+            "case_id": None,
+            "via": "api",
+            "attachment_id": photo.id,
+        }
+        recorded = " ".join(f"{e.object_id} {e.details}" for e in events)
+        assert "Amina" not in recorded and "p.jpg" not in recorded and "uuid:" not in recorded
+
+
 @pytest.fixture
 def make_admin_token(app, client):
     from tests.factories import Factories

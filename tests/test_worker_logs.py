@@ -1,8 +1,11 @@
-"""A failing job leaves no submitted value in the worker's log or in Redis."""
+"""No submitted value in any log: a failing job's (nor in Redis), nor normalizing and a sync
+apply at DEBUG."""
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 
 from rq.job import Job
 from sqlalchemy import select
@@ -10,8 +13,10 @@ from sqlalchemy import select
 from server.extensions import db, redis_connection
 from server.submissions.models import Submission
 from server.worker import redacted_traceback
+from sync.signing import new_batch, sign_batch
 from tests.cases_support import SCREENING_MD, drain, post, screening_xml
 from tests.factories import app_user_with_forms
+from tests.sync_support import mission, new_key, use_missions
 
 SECRET = "Sokha Chan, born 1995-04-02"
 
@@ -56,3 +61,63 @@ def test_chained_exceptions_keep_their_types_and_lose_their_messages():
 
 def test_no_exception_gives_an_empty_text():
     assert redacted_traceback(None) == ""
+
+
+#: What identifies the person in the test below: none of it may reach a log record.
+PERSON = {"first": "Sopheap", "family": "Vannakriya", "birthdate": "1993-11-27"}
+PHONE = "+855 97 765 4321"
+
+
+def test_a_person_sent_through_normalization_and_a_sync_apply_is_never_logged(
+    app, make, client, runner, app_context, monkeypatch, tmp_path, caplog
+):
+    """Everything at DEBUG, every logger: the worker normalizing a screening into a case,
+    then a peer's signed batch applied to a copy of its case."""
+    tha_key = new_key()
+    use_missions(
+        monkeypatch, app, tmp_path, "KHM", [mission("THA", tha_key), mission("KHM", new_key())]
+    )
+    monkeypatch.setitem(app.config, "SYNC_DELIVER_ON_COMMIT", False)  # no network here
+    caplog.set_level(logging.DEBUG)
+    project = make.project()
+    make.form(SCREENING_MD, project=project)
+    _, token = app_user_with_forms(project)
+    xml, instance_id, case_uuid = screening_xml(**PERSON)
+    assert post(client, project.id, token, xml).status_code == 201
+    drain(runner)
+    assert db.session.scalar(select(Submission.state).where(Submission.case_id.is_not(None)))
+
+    change = {
+        "change_id": str(uuid.uuid4()),
+        "case_uuid": str(uuid.uuid4()),
+        "origin_mission": "THA",
+        "version": 1,
+        "kind": "upsert",
+        "payload": {
+            "case": {
+                "owner_mission": "THA",
+                "fields": {
+                    "prs_FirstName": PERSON["first"],
+                    "prs_SecondName": PERSON["family"],
+                    "prs_Birthdate": PERSON["birthdate"],
+                    "prs_MobilePhone": PHONE,
+                    "prs_Gender": "Feminine",
+                    "cas_Reference": "CB-THA-1",
+                },
+            },
+            "consent": {"purposes": ["CaseManagement"]},
+            "records": [],
+        },
+    }
+    envelope = sign_batch(new_batch("THA", "KHM", [change]), tha_key)
+    applied = client.post(
+        "/sync/v1/inbox", data=json.dumps(envelope), content_type="application/json"
+    )
+    assert [ack["status"] for ack in applied.json["acks"]] == ["applied"]
+
+    assert caplog.records, "the capture saw the work"
+    logged = "\n".join(
+        f"{record.name} {record.getMessage()} {record.exc_text or ''}" for record in caplog.records
+    )
+    for value in (*PERSON.values(), PHONE, "1993", instance_id):
+        assert value not in logged, value

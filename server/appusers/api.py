@@ -90,9 +90,12 @@ def assign_form(project_id: int, xml_form_id: str, app_user_id: int):
     app_user = _app_user(project, app_user_id)
     form = get_form(project, xml_form_id)
     if request.method == "POST":
-        ops.grant_form(app_user, form)
+        changed = {"granted": [form.id] if ops.grant_form(app_user, form) else [], "revoked": []}
     else:
-        ops.revoke_form(app_user, form)
+        changed = {"granted": [], "revoked": [form.id] if ops.revoke_form(app_user, form) else []}
+    ops.record_form_access(
+        app_user, **changed, user_id=current_user().id, address=request.remote_addr
+    )
     db.session.commit()
     return {"success": True}
 

@@ -100,18 +100,45 @@ def record_app_user_change(
     )
 
 
-def grant_form(app_user: AppUser, form: Form) -> None:
+def grant_form(app_user: AppUser, form: Form) -> bool:
+    """Let the phone fetch and fill `form`; True if it could not before."""
     if form.project_id != app_user.project_id:
         raise AppUserNotFound("The form is in another project.")
-    if db.session.get(AppUserForm, (app_user.id, form.id)) is None:
-        db.session.add(AppUserForm(app_user_id=app_user.id, form_id=form.id))
-        db.session.flush()
+    if db.session.get(AppUserForm, (app_user.id, form.id)) is not None:
+        return False
+    db.session.add(AppUserForm(app_user_id=app_user.id, form_id=form.id))
+    db.session.flush()
+    return True
 
 
-def revoke_form(app_user: AppUser, form: Form) -> None:
+def revoke_form(app_user: AppUser, form: Form) -> bool:
+    """Take `form` from the phone; True if it had it."""
     access = db.session.get(AppUserForm, (app_user.id, form.id))
-    if access is not None:
-        db.session.delete(access)
+    if access is None:
+        return False
+    db.session.delete(access)
+    return True
+
+
+def record_form_access(
+    app_user: AppUser,
+    granted: list[int],
+    revoked: list[int],
+    user_id: int | None,
+    address: str | None,
+) -> None:
+    """`app_user.forms`: the form ids a phone was given or lost, when any; the caller
+    commits."""
+    if not granted and not revoked:
+        return
+    audit.record(
+        "app_user.forms",
+        user_id=user_id,
+        object_type="app_user",
+        object_id=app_user.id,
+        address=address,
+        details={"project_id": app_user.project_id, "granted": granted, "revoked": revoked},
+    )
 
 
 def allowed_form_ids(app_user: AppUser) -> set[int]:

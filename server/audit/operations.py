@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -20,18 +21,27 @@ from server.extensions import db
 
 #: Every action recorded, with what it means; the audit page filters by these.
 ACTIONS = {
-    "login": "logged in (page or API session)",
-    "login.failed": "a login was refused (wrong password, unknown login or locked)",
+    "login": "logged in (page or API session; a phone: once a day per address)",
+    "login.failed": "a login was refused (wrong password, unknown login or locked; page, API "
+    "or phone)",
     "case.view": "opened one case (page or API)",
     "case.refused": "asked for a case that is absent or out of scope (answered 404)",
     "case.list": "listed cases (page or API)",
     "audit.view": "opened the audit log",
-    "audit.export": "exported the audit log as CSV",
+    "audit.export": "exported the audit log (CSV or JSON)",
+    "submission.view": "read a submission's XML (API)",
+    "submission.attachment": "read a submission's attachment (API)",
+    "submission.refused": "asked for a submission that is absent or out of scope (answered 404)",
     "submission.retry": "retried a failed submission",
     "submission.discard": "discarded a failed submission",
     "form.publish": "published a form version",
+    "form.state": "opened, closed or set a form closing (phones may or may not fill it)",
+    "form.media": "uploaded media files of a form (or of its draft)",
+    "project.create": "created a project",
+    "project.key": "turned on a project's managed encryption (the passphrase is never recorded)",
     "app_user.create": "created an app user (a phone's access)",
     "app_user.revoke": "revoked an app user",
+    "app_user.forms": "gave an app user (a phone) forms or took them away",
     "sync.retry": "sent a peer mission's dead-lettered changes again",
     "user.create": "created a user (name and password never recorded)",
     "user.role": "changed a user's role",
@@ -140,9 +150,8 @@ CSV_COLUMNS = (
 )
 
 
-def events_csv(filters: AuditFilters, batch: int = 1000) -> Iterator[str]:
-    """Every matching event as CSV, oldest first, read in batches (the log only grows)."""
-    yield _csv_line(CSV_COLUMNS)
+def _all_events(filters: AuditFilters, batch: int) -> Iterator[AuditEvent]:
+    """Every matching event, oldest first, read in batches (the log only grows)."""
     last_id = 0
     while True:
         rows = db.session.scalars(
@@ -150,9 +159,31 @@ def events_csv(filters: AuditFilters, batch: int = 1000) -> Iterator[str]:
         ).all()
         if not rows:
             return
-        for event in rows:
-            yield _csv_line(_csv_row(event))
+        yield from rows
         last_id = rows[-1].id
+
+
+def events_csv(filters: AuditFilters, batch: int = 1000) -> Iterator[str]:
+    """Every matching event as CSV, oldest first."""
+    yield _csv_line(CSV_COLUMNS)
+    for event in _all_events(filters, batch):
+        yield _csv_line(_csv_row(event))
+
+
+def events_json(filters: AuditFilters, batch: int = 1000) -> Iterator[str]:
+    """Every matching event as one JSON array, oldest first, `details` kept as an object;
+    streamed piece by piece, so a long log is never held in memory."""
+    yield "["
+    for n, event in enumerate(_all_events(filters, batch)):
+        yield ("," if n else "") + json.dumps(_json_row(event), separators=(",", ":"))
+    yield "]"
+
+
+def _json_row(event: AuditEvent) -> dict:
+    return {
+        **{column: getattr(event, column) for column in CSV_COLUMNS},
+        "at": event.at.isoformat(timespec="seconds"),
+    }
 
 
 def _csv_row(event: AuditEvent) -> list[object]:

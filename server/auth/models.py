@@ -41,6 +41,9 @@ class User(db.Model):
     #: for that realm only; kept because Digest cannot work from a slow hash.
     digest_ha1: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(default=True)
+    #: Kept in a login session; a password reset or deactivation increments it, which
+    #: logs out every browser session opened before.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     def set_password(self, password: str, realm: str = DIGEST_REALM) -> None:

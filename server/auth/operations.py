@@ -90,6 +90,32 @@ def record_failed_login(login: str, address: str | None, failure: AuthError, via
     )
 
 
+#: A phone's successful Digest (or Basic) login is audited once per user and address in this
+#: period: Collect authenticates every request, and one event each would bury the trail.
+PHONE_LOGIN_AUDIT_SECONDS = 24 * 3600
+
+
+def record_phone_login(user: User, address: str | None, via: str) -> bool:
+    """`login` for a phone's credentials, the first time per user and address in a day;
+    True when recorded (the caller commits)."""
+    where = hashlib.sha256(f"{address}".encode()).hexdigest()[:16]
+    if not ratelimit.once_per(
+        f"casebridge:phone-login:{user.id}:{where}", PHONE_LOGIN_AUDIT_SECONDS
+    ):
+        return False
+    record_login(user, address, via=via)
+    return True
+
+
+def record_phone_refusal(login: str, address: str | None, *, locked: bool, via: str) -> None:
+    """`login.failed` for a phone's wrong credentials (not for the challenge Collect asks
+    for first, nor a stale nonce: those are not failures); while locked, once per lockout."""
+    if locked and not ratelimit.first_lockout_refusal(login, address):
+        return
+    failure = TooManyAttempts() if locked else AuthError()
+    record_failed_login(login, address, failure, via=via)
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -271,17 +297,18 @@ def set_active(user: User, active: bool, *, by_user_id: int, address: str | None
     if not active:
         if user.is_admin:
             _keep_an_admin(user)
-        _close_api_sessions(user)
+        end_sessions(user)
     _record("user.reactivate" if active else "user.deactivate", user, by_user_id, address)
     user.active = active
 
 
 def reset_password(user: User, *, by_user_id: int, address: str | None = None) -> str:
-    """A new generated password, returned once to be shown once; the old one and the user's
-    API tokens stop working (phones need the new one too). The caller commits."""
+    """A new generated password, returned once to be shown once; the old one, the user's API
+    tokens and browser sessions stop working (phones need the new one too). The caller
+    commits."""
     password = generate_password()
     user.set_password(password)
-    _close_api_sessions(user)
+    end_sessions(user)
     _record("user.password_reset", user, by_user_id, address)
     return password
 
@@ -349,8 +376,16 @@ def _projects(project_ids: Iterable[int]) -> list[Project]:
     return projects
 
 
-def _close_api_sessions(user: User) -> None:
+def end_sessions(user: User) -> None:
+    """Log `user` out everywhere: API tokens are deleted, browser sessions (signed cookies
+    we cannot reach) are refused from their next request on (`session_is_current`)."""
     db.session.execute(delete(ApiSession).where(ApiSession.user_id == user.id))
+    user.session_generation += 1
+
+
+def session_is_current(user: User | None, generation: object) -> bool:
+    """A login session still stands: its user is active and nothing ended it since."""
+    return user is not None and user.active and generation == user.session_generation
 
 
 def _record(

@@ -40,6 +40,22 @@ def record_failure(login: str, address: str | None) -> None:
         log.warning("could not record a failed login: Redis unreachable")
 
 
+def first_lockout_refusal(login: str, address: str | None) -> bool:
+    """True for the first request refused by a lock, once per lockout period: what the audit
+    trail keeps of a locked login, so that hammering it does not flood the trail."""
+    seconds = current_app.config["LOGIN_LOCKOUT_SECONDS"]
+    return once_per(f"{_key(login, address)}:locked-seen", seconds)
+
+
+def once_per(key: str, seconds: int) -> bool:
+    """True the first time `key` is seen within `seconds`. Redis unreachable: True (an extra
+    audit event is better than a missing one)."""
+    try:
+        return bool(redis_connection().set(key, 1, nx=True, ex=seconds))
+    except (RedisError, OSError):
+        return True
+
+
 def clear(login: str, address: str | None) -> None:
     with contextlib.suppress(RedisError, OSError):
         redis_connection().delete(_key(login, address))

@@ -126,8 +126,18 @@ def get_form(project_id: int, xml_form_id: str):
 def update_form(project_id: int, xml_form_id: str):
     form = _managed_form(project_id, xml_form_id)
     body = request.get_json(silent=True) or {}
+    before = form.state
     if "state" in body:
         ops.set_state(form, str(body["state"]))
+    if form.state != before:
+        ops.record_form_change(
+            "form.state",
+            form,
+            current_user().id,
+            request.remote_addr,
+            before=before,
+            after=form.state,
+        )
     db.session.commit()
     return _dump(form, form.current_def or form.draft_def)
 
@@ -272,6 +282,16 @@ def upload_draft_attachment(project_id: int, xml_form_id: str, name: str):
     form = _managed_form(project_id, xml_form_id)
     if form.draft_def is None:
         return _not_found()
-    ops.attach_media(form.draft_def, ops.Upload(name, request.get_data(), request.mimetype))
+    attached = ops.attach_media(
+        form.draft_def, ops.Upload(name, request.get_data(), request.mimetype)
+    )
+    ops.record_form_change(
+        "form.media",
+        form,
+        current_user().id,
+        request.remote_addr,
+        files=[attached.name],
+        draft=True,
+    )
     db.session.commit()
     return {"success": True}

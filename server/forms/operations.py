@@ -391,6 +391,21 @@ def record_published(
     )
 
 
+def record_form_change(
+    action: str, form: Form, user_id: int | None, address: str | None, **details
+) -> None:
+    """`form.state` (before, after) or `form.media` (the file names the form asked for);
+    the caller commits."""
+    audit.record(
+        action,
+        user_id=user_id,
+        object_type="form",
+        object_id=form.id,
+        address=address,
+        details={"project_id": form.project_id, "xml_form_id": form.xml_form_id, **details},
+    )
+
+
 def attach_media(form_def: FormDef, upload: Upload) -> FormAttachment:
     """Store a media file the form names; refuse names it does not name."""
     name = PurePath(upload.filename).name

@@ -61,6 +61,7 @@ def login():
             db.session.commit()
             session.clear()
             session["user_id"] = user.id
+            session["generation"] = user.session_generation
             target = request.args.get("next", "")
             safe = target.startswith("/") and not target.startswith("//")
             return redirect(target if safe else url_for("pages.forms_list"))
@@ -200,7 +201,17 @@ def _back(form: Form, **args):
 @login_required
 def change_state(project_id: int, xml_form_id: str):
     form = _managed(project_id, xml_form_id)
+    before = form.state
     ops.set_state(form, request.form.get("state", ""))
+    if form.state != before:
+        ops.record_form_change(
+            "form.state",
+            form,
+            current_user().id,
+            request.remote_addr,
+            before=before,
+            after=form.state,
+        )
     db.session.commit()
     flash(f"The form is now {form.state}.", "success")
     return _back(form)
@@ -230,12 +241,20 @@ def upload_media(project_id: int, xml_form_id: str):
     if target is None:
         abort(404)
     try:
-        for upload in _uploads("media"):
-            ops.attach_media(target, upload)
+        names = [ops.attach_media(target, upload).name for upload in _uploads("media")]
     except (FormRejected, ops.AttachmentNotExpected, ops.FormConflict) as problem:
         db.session.rollback()
         flash(str(problem), "error")
     else:
+        if names:
+            ops.record_form_change(
+                "form.media",
+                form,
+                current_user().id,
+                request.remote_addr,
+                files=names,
+                draft=target.is_draft,
+            )
         db.session.commit()
         flash("Media saved.", "success")
     return _back(form, show="draft" if target.is_draft else None)

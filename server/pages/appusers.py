@@ -59,8 +59,9 @@ def app_user_detail(project_id: int, app_user_id: int):
     ).all()
     if request.method == "POST":
         chosen = set(request.form.getlist("form_id", type=int))
-        for form in forms:
-            (ops.grant_form if form.id in chosen else ops.revoke_form)(app_user, form)
+        granted = [f.id for f in forms if f.id in chosen and ops.grant_form(app_user, f)]
+        revoked = [f.id for f in forms if f.id not in chosen and ops.revoke_form(app_user, f)]
+        ops.record_form_access(app_user, granted, revoked, current_user().id, request.remote_addr)
         db.session.commit()
         flash("Forms saved. The phone sees them at its next form list refresh.", "success")
         return redirect(request.path)

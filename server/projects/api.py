@@ -7,7 +7,13 @@ from server.api import api
 from server.errors import NOT_FOUND, api_error
 from server.extensions import csrf, db
 from server.projects import keys
-from server.projects.operations import Forbidden, create_project, project_for, visible_projects
+from server.projects.operations import (
+    Forbidden,
+    create_project,
+    project_for,
+    record_project_change,
+    visible_projects,
+)
 from server.schemas import ProjectSchema, iso
 from server.security import api_login_required, current_user
 
@@ -29,6 +35,7 @@ def new_project():
     if not isinstance(name, str) or not name.strip():
         return api_error(400.3, "A project needs a name.", 400)
     project = create_project(name.strip(), body.get("description"))
+    record_project_change("project.create", project, current_user().id, request.remote_addr)
     db.session.commit()
     return ProjectSchema().dump(project)
 
@@ -79,6 +86,9 @@ def new_project_key(project_id: int):
         return api_error(400.2, str(error), 400)
     except keys.KeyAlreadyActive as error:
         return api_error(409.4, str(error), 409)
+    record_project_change(
+        "project.key", project, current_user().id, request.remote_addr, key_id=key.id, via="api"
+    )
     try:
         db.session.commit()
     except IntegrityError:  # another request made the project's key meanwhile

@@ -20,6 +20,7 @@ from server.projects.keys import (
     unlock,
 )
 from server.projects.models import Project
+from server.projects.operations import record_project_change
 from server.submissions.decryption import (
     NotDecrypted,
     key_problem,
@@ -60,6 +61,7 @@ def create_key_command(project_id: int, hint: str | None) -> None:
         key = create_managed_key(project, _passphrase_from_stdin(), hint)
     except (PassphraseRefused, KeyAlreadyActive) as error:
         raise click.ClickException(str(error)) from None
+    record_project_change("project.key", project, None, None, key_id=key.id, via="cli")
     db.session.commit()
     click.echo(f"Project {project.id}: managed encryption is on (key {key.id}).")
     _echo_unencrypted(project)

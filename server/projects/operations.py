@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from server import audit
 from server.auth.models import Role, User
 from server.extensions import db
 from server.projects.models import Project, ProjectMember
@@ -62,3 +63,18 @@ def project_for(user: User, project_id: int) -> Project:
 def require_form_manager(user: User, project: Project) -> None:
     if not (user.is_admin or (user.role == Role.DESIGNER and is_member(user, project))):
         raise Forbidden("Only administrators and form designers may change forms.")
+
+
+def record_project_change(
+    action: str, project: Project, user_id: int | None, address: str | None, **details
+) -> None:
+    """`project.create` or `project.key` (managed encryption turned on: the key's id, never
+    the passphrase or its hint); the caller commits."""
+    audit.record(
+        action,
+        user_id=user_id,
+        object_type="project",
+        object_id=project.id,
+        address=address,
+        details=details,
+    )

@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, request
-from sqlalchemy import select
+from flask import Response, request
 
 from server.api import api
 from server.extensions import db
-from server.forms.operations import get_form
-from server.projects.operations import Forbidden, project_for
+from server.forms.models import Form
 from server.schemas import iso
 from server.security import api_login_required, current_user
 from server.storage import storage
+from server.submissions import reading
 from server.submissions.models import Submission
-from server.submissions.operations import find_submission
-
-READER_ROLES = ("admin", "designer", "viewer")  # collectors send, they do not read back
 
 
-def _form(project_id: int, xml_form_id: str):
-    user = current_user()
-    project = project_for(user, project_id)
-    if user.role not in READER_ROLES:
-        raise Forbidden("Collectors cannot read submissions back.")
-    return get_form(project, xml_form_id)
-
-
-def _submission(form, instance_id: str) -> Submission:
-    submission = find_submission(form.id, instance_id)
-    if submission is None:
-        abort(404)
-    return submission
+def _submission(form: Form, instance_id: str) -> Submission:
+    try:
+        return reading.get_readable(form, instance_id)
+    except reading.SubmissionNotFound:
+        reading.record_refused(current_user(), form, request.remote_addr)
+        db.session.commit()
+        raise  # 404 (server.errors)
 
 
 def _dump(s: Submission) -> dict:
@@ -55,36 +45,34 @@ def _dump(s: Submission) -> dict:
 @api.get("/projects/<int:project_id>/forms/<xml_form_id>/submissions")
 @api_login_required
 def list_submissions(project_id: int, xml_form_id: str):
-    form = _form(project_id, xml_form_id)
+    form = reading.readable_form(current_user(), project_id, xml_form_id)
     limit = min(request.args.get("limit", 250, type=int), 1000)
     offset = request.args.get("offset", 0, type=int)
-    rows = db.session.scalars(
-        select(Submission)
-        .where(Submission.form_id == form.id, Submission.current)
-        .order_by(Submission.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return [_dump(s) for s in rows]
+    return [_dump(s) for s in reading.list_readable(form, limit=limit, offset=offset)]
 
 
 @api.get("/projects/<int:project_id>/forms/<xml_form_id>/submissions/<instance_id>.xml")
 @api_login_required
 def submission_xml(project_id: int, xml_form_id: str, instance_id: str):
-    submission = _submission(_form(project_id, xml_form_id), instance_id)
+    form = reading.readable_form(current_user(), project_id, xml_form_id)
+    submission = _submission(form, instance_id)
+    reading.record_read(current_user(), submission, request.remote_addr)
+    db.session.commit()
     return Response(submission.xml, content_type="application/xml")
 
 
 @api.get("/projects/<int:project_id>/forms/<xml_form_id>/submissions/<instance_id>")
 @api_login_required
 def get_submission(project_id: int, xml_form_id: str, instance_id: str):
-    return _dump(_submission(_form(project_id, xml_form_id), instance_id))
+    form = reading.readable_form(current_user(), project_id, xml_form_id)
+    return _dump(_submission(form, instance_id))
 
 
 @api.get("/projects/<int:project_id>/forms/<xml_form_id>/submissions/<instance_id>/attachments")
 @api_login_required
 def submission_attachments(project_id: int, xml_form_id: str, instance_id: str):
-    submission = _submission(_form(project_id, xml_form_id), instance_id)
+    form = reading.readable_form(current_user(), project_id, xml_form_id)
+    submission = _submission(form, instance_id)
     return [{"name": a.name, "exists": a.blob_key is not None} for a in submission.attachments]
 
 
@@ -93,10 +81,11 @@ def submission_attachments(project_id: int, xml_form_id: str, instance_id: str):
 )
 @api_login_required
 def submission_attachment(project_id: int, xml_form_id: str, instance_id: str, name: str):
-    submission = _submission(_form(project_id, xml_form_id), instance_id)
-    attachment = next((a for a in submission.attachments if a.name == name), None)
-    if attachment is None or attachment.blob_key is None:
-        abort(404)
+    form = reading.readable_form(current_user(), project_id, xml_form_id)
+    submission = _submission(form, instance_id)
+    attachment = reading.find_attachment(submission, name)  # SubmissionNotFound: 404
+    reading.record_read(current_user(), submission, request.remote_addr, attachment)
+    db.session.commit()
     return Response(
         storage().read_bytes(attachment.blob_key),
         content_type=attachment.content_type or "application/octet-stream",

@@ -1,9 +1,14 @@
 """The Sync and Users pages in a real browser: retry a peer's dead-lettered change and see
-it pending; create a user and see the one-time password; both fit a phone and a desk."""
+it pending; create a user and see the one-time password; reset a password, which logs that
+user's open browser out, and export the audit log's record of it; all fit a phone and a
+desk."""
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -144,4 +149,44 @@ def test_an_admin_creates_a_user_and_sees_the_password_once(
     page.get_by_role("button", name="Deactivate").click()
     expect(page.locator(".flash-success")).to_contain_text("deactivated")
     expect(page.get_by_role("button", name="Reactivate")).to_be_visible()
+    assert csp_violations == []
+
+
+def test_a_password_reset_logs_out_the_users_open_browser_and_the_audit_log_exports_it(
+    page, browser, live_server, login, admin, make, screenshot, csp_violations
+):
+    lina = make.user("viewer", name="lina")
+    theirs = browser.new_context(base_url=live_server, viewport=PHONE)
+    try:
+        their_page = theirs.new_page()
+        their_page.goto("/login")
+        their_page.get_by_label("User name or email").fill("lina")
+        their_page.get_by_label("Password").fill(PASSWORD)
+        their_page.get_by_role("button", name="Log in").click()
+        their_page.wait_for_url("**/forms")
+
+        login(admin.name, PASSWORD)
+        page.goto(f"/admin/users/{lina.id}")
+        page.get_by_role("button", name="Reset password").click()
+        expect(page.get_by_role("heading", name="Password, shown once")).to_be_visible()
+
+        their_page.goto("/cases")
+        expect(their_page).to_have_url(re.compile(r"/login\?next="))
+        expect(their_page.get_by_role("button", name="Log in")).to_be_visible()
+    finally:
+        theirs.close()
+
+    page.get_by_role("link", name="Audit").click()
+    page.get_by_label("Action").select_option("user.password_reset")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#events tbody tr")).to_have_count(1)
+    screenshot("audit-filtered-export")
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export JSON").click()
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert [(e["action"], e["object_id"]) for e in exported] == [
+        ("user.password_reset", str(lina.id))
+    ]
     assert csp_violations == []
