@@ -19,7 +19,9 @@ from tests.test_sync_transfers import (  # noqa: F401 - fixtures used by name
     NAMES,
     as_khm,
     as_tha,
+    deliver,
     keys,
+    message,
     new_case,
     received,
     sent,
@@ -203,3 +205,27 @@ def test_the_case_page_requests_need_the_csrf_token_and_an_admin(app, make):
     assert 'id="transfer-form"' not in client.get(f"/cases/{case.uuid}").text
     assert client.post(f"/cases/{case.uuid}/transfers", data=data).status_code == 403
     assert transfer_row() is None and sent() == []
+
+
+@pytest.mark.usefixtures("as_tha")
+def test_an_accepted_referral_shows_in_the_timeline_and_can_be_ended(
+    make,
+    admin_client,
+    client,
+    keys,  # noqa: F811
+):
+    case = new_case(make)
+    admin_client.post(
+        f"/cases/{case.uuid}/transfers",
+        data={"kind": "referral", "to_mission": "MMR", "reason": "legal"},
+    )
+    row = transfer_row()
+    accepted = message("transfer_accept", case.uuid, "MMR", {"transfer": row.uuid})
+    assert deliver(client, keys["MMR"], "MMR", "THA", accepted) == ["applied"]
+    page = admin_client.get(f"/cases/{case.uuid}").text
+    assert "Referral to MMR</p>" in page and 'data-state="accepted"' in page
+    assert "Its copy of the case is withdrawn." in page, "the revoke button's confirm"
+    admin_client.post(f"/cases/{case.uuid}/transfers/{row.uuid}/revoke")
+    page = admin_client.get(f"/cases/{case.uuid}").text
+    assert "Referral to MMR ended" in page and 'data-state="revoked"' in page
+    assert [r.kind for r in sent()][-1] == "tombstone"
