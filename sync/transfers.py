@@ -37,7 +37,7 @@ import datetime as dt
 import uuid as uuid_module
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from server.audit.operations import record
 from server.auth.models import User
@@ -227,7 +227,8 @@ def revoke(transfer: SyncTransfer, user: User, *, address: str | None = None) ->
             )
         raise TransferRefused(f"The {transfer.kind} was {transfer.state} already.")
     was_accepted = transfer.state == "accepted"
-    _close(transfer, "revoked", user)
+    if not _close(transfer, "revoked", user, only_from=transfer.state):
+        raise TransferRefused(f"The {transfer.kind} was {transfer.state} meanwhile.")
     case = _case(transfer.case_uuid)
     version = case.version if case is not None else 1
     _send(transfer, "transfer_revoke", transfer.to_mission, version, {"transfer": transfer.uuid})
@@ -254,12 +255,10 @@ def accept(
     """Take the transfer or referral of a review item; `person_id`, one of its candidates,
     is the person here the case is about. The answer travels to the owner."""
     transfer = for_review(review)
-    _still_pending(transfer)
-    if person_id is not None:
-        if person_id not in [c["person_id"] for c in review.candidates]:
-            raise TransferRefused(f"Person {person_id} is not a candidate of this {review.kind}.")
-        transfer.person_id = person_id
-    _close(transfer, "accepted", user)
+    if person_id is not None and person_id not in [c["person_id"] for c in review.candidates]:
+        raise TransferRefused(f"Person {person_id} is not a candidate of this {review.kind}.")
+    _still_pending(transfer, "accepted", user)
+    transfer.person_id = person_id
     _send(transfer, "transfer_accept", transfer.from_mission, 1, {"transfer": transfer.uuid})
     _audit(transfer, "accept", user, address)
     db.session.flush()
@@ -269,16 +268,16 @@ def accept(
 def reject(review: SyncReview, user: User, *, address: str | None = None) -> SyncTransfer:
     """Decline: the owner keeps the case, and nothing of it was ever sent here."""
     transfer = for_review(review)
-    _still_pending(transfer)
-    _close(transfer, "rejected", user)
+    _still_pending(transfer, "rejected", user)
     _send(transfer, "transfer_reject", transfer.from_mission, 1, {"transfer": transfer.uuid})
     _audit(transfer, "reject", user, address)
     db.session.flush()
     return transfer
 
 
-def _still_pending(transfer: SyncTransfer) -> None:
-    if transfer.state != "pending":
+def _still_pending(transfer: SyncTransfer, state: str, user: User) -> None:
+    """Decide a pending transfer, or say what it became (e.g. revoked meanwhile)."""
+    if not _close(transfer, state, user, only_from="pending"):
         raise TransferRefused(f"The {transfer.kind} was {transfer.state} already.")
 
 
@@ -356,16 +355,17 @@ def _received_request(change: dict, transfer_uuid: str, own_mission: str) -> str
 def _received_answer(
     transfer: SyncTransfer, accepted: bool, change: dict, registry: Registry | None
 ) -> str:
-    if transfer.state != "pending":
-        return APPLIED  # revoked first: the revocation already sent answers it
     case = _case(transfer.case_uuid)
     if accepted and (case is None or case.owner_mission != transfer.from_mission):
-        _close(transfer, "revoked", None)  # the case is gone, or no longer ours to give
+        if not _close(transfer, "revoked", None, only_from="pending"):
+            return APPLIED
+        # the case is gone, or no longer ours to give: answered as revoked
         version = case.version if case is not None else 1
         message = {"transfer": transfer.uuid}
         _send(transfer, "transfer_revoke", transfer.to_mission, version, message)
         return APPLIED
-    _close(transfer, "accepted" if accepted else "rejected", None)
+    if not _close(transfer, "accepted" if accepted else "rejected", None, only_from="pending"):
+        return APPLIED  # revoked first: the revocation already sent answers it
     _audit(transfer, "accept" if accepted else "reject", None, None, via="sync")
     if not accepted:
         return APPLIED
@@ -393,7 +393,7 @@ def _hand_over(case: Case, transfer: SyncTransfer, registry: Registry | None) ->
 
 def _received_revoke(transfer: SyncTransfer) -> str:
     if transfer.state != "revoked":
-        _close(transfer, "revoked", None)
+        _close(transfer, "revoked", None, only_from=transfer.state)
     review = db.session.scalar(
         select(SyncReview).where(
             SyncReview.kind == transfer.kind,
@@ -503,10 +503,24 @@ def _send(transfer: SyncTransfer, kind: str, recipient: str, version: int, paylo
     )
 
 
-def _close(transfer: SyncTransfer, state: str, user: User | None) -> None:
-    transfer.state, transfer.decided_at = state, _now()
+def _close(transfer: SyncTransfer, state: str, user: User | None, *, only_from: str) -> bool:
+    """Move the transfer from `only_from` to `state`, unless it changed meanwhile (False).
+
+    One conditional UPDATE: of an accept and a revocation processed at once, the second
+    finds the row changed (PostgreSQL waits for the first's lock, then re-reads it).
+    """
+    db.session.flush()
+    values = {"state": state, "decided_at": _now()}
     if user is not None:
-        transfer.decided_by = user.id
+        values["decided_by"] = user.id
+    changed = db.session.execute(
+        update(SyncTransfer)
+        .where(SyncTransfer.id == transfer.id, SyncTransfer.state == only_from)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(transfer)
+    return changed == 1
 
 
 def _case(case_uuid: str) -> Case | None:

@@ -281,6 +281,23 @@ def test_revoke_before_the_accept_arrives_wins(as_tha, make, client, keys):
         transfers.revoke(fresh(transfer), admin)
 
 
+def test_a_revoke_racing_the_accept_finds_it_accepted_and_changes_nothing(
+    as_tha, make, client, keys
+):
+    """The admin's page loaded the transfer while pending; the accept is processed first
+    (another session, as the inbox would): the revocation is refused, one owner."""
+    case, transfer = requested(make)
+    assert transfer.state == "pending"  # as the page read it
+    assert deliver(client, keys["KHM"], "KHM", "THA", answer("transfer_accept", transfer)) == [
+        "applied"
+    ]
+    with pytest.raises(transfers.TransferRefused, match="accepted"):
+        transfers.revoke(transfer, make.user("admin"))
+    db.session.rollback()
+    assert fresh(transfer).state == "accepted" and fresh(case).owner_mission == "KHM"
+    assert sent("transfer_revoke") == [] and len(sent("transfer_case")) == 1
+
+
 def test_an_accepted_transfer_cannot_be_revoked(as_tha, make, client, keys):
     _, transfer = requested(make)
     deliver(client, keys["KHM"], "KHM", "THA", answer("transfer_accept", transfer))
