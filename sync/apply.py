@@ -89,7 +89,7 @@ def apply_received(change: dict, *, own_mission: str, registry: Registry | None 
     inbox and commits.
     """
     if change["kind"] in TRANSFER_CHANGE_KINDS:
-        from sync.transfers import receive  # sync.transfers applies a handed-over case here
+        from sync.transfer_inbox import receive  # it applies a handed-over case here
 
         return receive(change, own_mission=own_mission, registry=registry)
     payload = read_payload(change["payload"]) if change["kind"] == "upsert" else Payload()

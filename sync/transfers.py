@@ -28,7 +28,7 @@ transfer's uuid, so a replay changes nothing):
 - `transfer_revoke` (owner → recipient): the recipient closes its row and review item.
 
 Audit events (`transfer.request|accept|reject|revoke`, `referral.…`) hold ids and
-mission codes only.
+mission codes only. The messages received are applied by sync.transfer_inbox.
 """
 
 from __future__ import annotations
@@ -41,12 +41,10 @@ from sqlalchemy import select, update
 
 from server.audit.operations import record
 from server.auth.models import User
-from server.cases.models import Case, CaseVersion, Consent, Person, new_uuid
+from server.cases.models import Case, CaseVersion, new_uuid
 from server.extensions import db
-from server.projects.operations import default_project
-from sync.linkage_store import current_linkage, encoding_for, find_matches
+from sync.linkage_store import encoding_for
 from sync.models import SyncOutbox, SyncReview, SyncTransfer
-from sync.payload import InvalidChange, read_linkage
 from sync.registry import Registry, load_registry
 from sync.routing import consent_allows, linked_missions
 
@@ -64,7 +62,6 @@ REASONS = {
 }
 #: Message change ids are uuid5(transfer uuid / message kind) in this namespace.
 MESSAGE_NAMESPACE = uuid_module.UUID("2d0f4c8e-7b1a-5e3f-8c6d-9a4b1e2f3c5d")
-APPLIED, IGNORED = "applied", "ignored"
 
 
 class TransferRefused(ValueError):
@@ -75,7 +72,7 @@ class TransferNotFound(LookupError):
     """No transfer with this uuid for this case."""
 
 
-def _now() -> dt.datetime:
+def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
@@ -153,7 +150,7 @@ def request(
         requested_by=user.id,
     )
     db.session.add(transfer)
-    _send(
+    send_message(
         transfer,
         "transfer_request",
         to_mission,
@@ -165,7 +162,7 @@ def request(
             "linkage": encoding_for(case),
         },
     )
-    _audit(transfer, "request", user, address)
+    audit_event(transfer, "request", user, address)
     db.session.flush()
     return transfer
 
@@ -227,14 +224,16 @@ def revoke(transfer: SyncTransfer, user: User, *, address: str | None = None) ->
             )
         raise TransferRefused(f"The {transfer.kind} was {transfer.state} already.")
     was_accepted = transfer.state == "accepted"
-    if not _close(transfer, "revoked", user, only_from=transfer.state):
+    if not close(transfer, "revoked", user, only_from=transfer.state):
         raise TransferRefused(f"The {transfer.kind} was {transfer.state} meanwhile.")
-    case = _case(transfer.case_uuid)
+    case = case_by_uuid(transfer.case_uuid)
     version = case.version if case is not None else 1
-    _send(transfer, "transfer_revoke", transfer.to_mission, version, {"transfer": transfer.uuid})
+    send_message(
+        transfer, "transfer_revoke", transfer.to_mission, version, {"transfer": transfer.uuid}
+    )
     if was_accepted and case is not None:
-        _new_version(case, {"referral": {"to": transfer.to_mission, "ended": True}}, route=True)
-    _audit(transfer, "revoke", user, address)
+        new_version(case, {"referral": {"to": transfer.to_mission, "ended": True}}, route=True)
+    audit_event(transfer, "revoke", user, address)
     db.session.flush()
     return transfer
 
@@ -259,8 +258,8 @@ def accept(
         raise TransferRefused(f"Person {person_id} is not a candidate of this {review.kind}.")
     _still_pending(transfer, "accepted", user)
     transfer.person_id = person_id
-    _send(transfer, "transfer_accept", transfer.from_mission, 1, {"transfer": transfer.uuid})
-    _audit(transfer, "accept", user, address)
+    send_message(transfer, "transfer_accept", transfer.from_mission, 1, {"transfer": transfer.uuid})
+    audit_event(transfer, "accept", user, address)
     db.session.flush()
     return transfer
 
@@ -269,211 +268,16 @@ def reject(review: SyncReview, user: User, *, address: str | None = None) -> Syn
     """Decline: the owner keeps the case, and nothing of it was ever sent here."""
     transfer = for_review(review)
     _still_pending(transfer, "rejected", user)
-    _send(transfer, "transfer_reject", transfer.from_mission, 1, {"transfer": transfer.uuid})
-    _audit(transfer, "reject", user, address)
+    send_message(transfer, "transfer_reject", transfer.from_mission, 1, {"transfer": transfer.uuid})
+    audit_event(transfer, "reject", user, address)
     db.session.flush()
     return transfer
 
 
 def _still_pending(transfer: SyncTransfer, state: str, user: User) -> None:
     """Decide a pending transfer, or say what it became (e.g. revoked meanwhile)."""
-    if not _close(transfer, state, user, only_from="pending"):
+    if not close(transfer, state, user, only_from="pending"):
         raise TransferRefused(f"The {transfer.kind} was {transfer.state} already.")
-
-
-# ---- messages received (sync.apply calls `receive` for their kinds) ---------------------
-
-
-def receive(change: dict, *, own_mission: str, registry: Registry | None = None) -> str:
-    """Apply one transfer message from a peer; its ack status. Raises InvalidChange."""
-    payload = change["payload"]
-    transfer_uuid = payload.get("transfer")
-    if not isinstance(transfer_uuid, str) or len(transfer_uuid) != 36:
-        raise InvalidChange("transfer: the transfer's uuid.")
-    origin = change["origin_mission"]
-    if origin == own_mission:
-        return IGNORED
-    kind = change["kind"]
-    if kind == "transfer_request":
-        return _received_request(change, transfer_uuid, own_mission)
-    transfer = by_uuid(transfer_uuid)
-    if transfer is None or transfer.case_uuid != change["case_uuid"]:
-        return IGNORED
-    if kind in ("transfer_accept", "transfer_reject"):
-        if (transfer.from_mission, transfer.to_mission) != (own_mission, origin):
-            return IGNORED
-        return _received_answer(transfer, kind == "transfer_accept", change, registry)
-    if (transfer.from_mission, transfer.to_mission) != (origin, own_mission):
-        return IGNORED
-    if kind == "transfer_revoke":
-        return _received_revoke(transfer)
-    return _received_case(transfer, change, own_mission, registry)
-
-
-def _received_request(change: dict, transfer_uuid: str, own_mission: str) -> str:
-    payload = change["payload"]
-    kind, reason = payload.get("kind"), payload.get("reason")
-    if kind not in KINDS or reason not in REASONS:
-        raise InvalidChange("kind, reason: a transfer or referral and a reason code.")
-    encoding = read_linkage(payload.get("linkage"))
-    if by_uuid(transfer_uuid) is not None:
-        return APPLIED
-    origin = change["origin_mission"]
-    case = _case(change["case_uuid"])
-    if case is not None and case.owner_mission != origin:
-        return IGNORED  # only the owner transfers or refers a case
-    transfer = SyncTransfer(
-        uuid=transfer_uuid,
-        kind=kind,
-        case_uuid=change["case_uuid"],
-        from_mission=origin,
-        to_mission=own_mission,
-        state="pending",
-        reason=reason,
-    )
-    db.session.add(transfer)
-    linkage = current_linkage() if encoding is not None else None
-    matches = find_matches(encoding, linkage) if linkage is not None else []
-    db.session.add(
-        SyncReview(
-            kind=kind,
-            state="open",
-            case_uuid=transfer.case_uuid,
-            person_id=case.person_id if case is not None else None,
-            candidates=[
-                {"person_id": int(m.local), "score": m.score, "name": m.name, "reason": m.reason}
-                for m in matches
-            ],
-            reason=reason,
-            details={"transfer": transfer_uuid, "from_mission": origin},
-        )
-    )
-    db.session.flush()
-    return APPLIED
-
-
-def _received_answer(
-    transfer: SyncTransfer, accepted: bool, change: dict, registry: Registry | None
-) -> str:
-    case = _case(transfer.case_uuid)
-    if accepted and (case is None or case.owner_mission != transfer.from_mission):
-        if not _close(transfer, "revoked", None, only_from="pending"):
-            return APPLIED
-        # the case is gone, or no longer ours to give: answered as revoked
-        version = case.version if case is not None else 1
-        message = {"transfer": transfer.uuid}
-        _send(transfer, "transfer_revoke", transfer.to_mission, version, message)
-        return APPLIED
-    if not _close(transfer, "accepted" if accepted else "rejected", None, only_from="pending"):
-        return APPLIED  # revoked first: the revocation already sent answers it
-    _audit(transfer, "accept" if accepted else "reject", None, None, via="sync")
-    if not accepted:
-        return APPLIED
-    if transfer.kind == REFERRAL:
-        _new_version(case, {"referral": {"to": transfer.to_mission}}, route=True)
-        return APPLIED
-    _hand_over(case, transfer, registry)
-    return APPLIED
-
-
-def _hand_over(case: Case, transfer: SyncTransfer, registry: Registry | None) -> None:
-    """The recipient owns the case now: a new version here, and the case sent to it."""
-    from sync.outbox import case_handover_payload
-
-    registry = registry if registry is not None else load_registry()
-    case.owner_mission = transfer.to_mission
-    moved = {"from": transfer.from_mission, "to": transfer.to_mission}
-    _new_version(case, {"owner_mission": moved})
-    mission = registry.get(transfer.to_mission)
-    if mission is None:
-        return  # no longer registered: nothing can reach it
-    payload = case_handover_payload(db.session, case, mission) | {"transfer": transfer.uuid}
-    _send(transfer, "transfer_case", transfer.to_mission, case.version, payload)
-
-
-def _received_revoke(transfer: SyncTransfer) -> str:
-    if transfer.state != "revoked":
-        _close(transfer, "revoked", None, only_from=transfer.state)
-    review = db.session.scalar(
-        select(SyncReview).where(
-            SyncReview.kind == transfer.kind,
-            SyncReview.case_uuid == transfer.case_uuid,
-            SyncReview.state.in_(("open", "accepted")),
-        )
-    )
-    if review is not None and (review.details or {}).get("transfer") == transfer.uuid:
-        review.state = "revoked"
-        review.decided_at = review.decided_at or _now()
-    return APPLIED
-
-
-def _received_case(
-    transfer: SyncTransfer, change: dict, own_mission: str, registry: Registry | None
-) -> str:
-    """The case handed over: applied as the owner's view, then made this mission's."""
-    from sync.apply import apply_handed_over
-
-    if transfer.kind != TRANSFER or transfer.state != "accepted":
-        return IGNORED
-    statement = _consent_statement(change["payload"].get("consent_statement"))
-    case = _case(transfer.case_uuid)
-    chosen = db.session.get(Person, transfer.person_id) if transfer.person_id else None
-    if case is None and chosen is not None:
-        case = _empty_copy(transfer, chosen)
-    status = apply_handed_over(case, change, own_mission, registry)
-    case = _case(transfer.case_uuid)
-    if case is None:
-        return status
-    if chosen is not None and case.person is not chosen:
-        from sync.review import merge_person
-
-        merge_person(case.person, chosen)
-    case.owner_mission = own_mission
-    if statement is not None:
-        case.consents.append(Consent(uuid=new_uuid(), **statement))
-    _new_version(
-        case,
-        {"owner_mission": {"from": transfer.from_mission, "to": own_mission}},
-        route=True,
-        registry=registry,
-    )
-    return status
-
-
-def _empty_copy(transfer: SyncTransfer, person: Person) -> Case:
-    """The case, not here yet, made for the person the accepting user chose."""
-    project = default_project(current_app.config["DEFAULT_PROJECT_NAME"])
-    case = Case(
-        uuid=transfer.case_uuid,
-        project_id=project.id,
-        person=person,
-        owner_mission=transfer.from_mission,
-        status="Active",
-        version=0,
-    )
-    db.session.add(case)
-    db.session.flush()
-    return case
-
-
-def _consent_statement(data: object) -> dict | None:
-    if data is None:
-        return None
-    if not isinstance(data, dict):
-        raise InvalidChange("consent_statement: an object.")
-    statement = {}
-    for name in ("given", "sharing", "research"):
-        value = data.get(name)
-        if value is not None and not isinstance(value, bool):
-            raise InvalidChange(f"consent_statement.{name}: true, false or null.")
-        statement[name] = value
-    for name in ("purposes", "recipient_missions"):
-        value = data.get(name) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise InvalidChange(f"consent_statement.{name}: a list of codes.")
-        statement[name] = value
-    statement["withdrawn"] = data.get("withdrawn") is True
-    return statement
 
 
 # ---- shared ----------------------------------------------------------------------------
@@ -483,7 +287,9 @@ def message_change_id(transfer_uuid: str, kind: str) -> str:
     return str(uuid_module.uuid5(MESSAGE_NAMESPACE, f"{transfer_uuid}/{kind}"))
 
 
-def _send(transfer: SyncTransfer, kind: str, recipient: str, version: int, payload: dict) -> None:
+def send_message(
+    transfer: SyncTransfer, kind: str, recipient: str, version: int, payload: dict
+) -> None:
     """Queue one message of the transfer, once (its change id is keyed on the uuid)."""
     change_id = message_change_id(transfer.uuid, kind)
     if db.session.scalar(select(SyncOutbox.id).where(SyncOutbox.change_id == change_id)):
@@ -503,14 +309,14 @@ def _send(transfer: SyncTransfer, kind: str, recipient: str, version: int, paylo
     )
 
 
-def _close(transfer: SyncTransfer, state: str, user: User | None, *, only_from: str) -> bool:
+def close(transfer: SyncTransfer, state: str, user: User | None, *, only_from: str) -> bool:
     """Move the transfer from `only_from` to `state`, unless it changed meanwhile (False).
 
     One conditional UPDATE: of an accept and a revocation processed at once, the second
     finds the row changed (PostgreSQL waits for the first's lock, then re-reads it).
     """
     db.session.flush()
-    values = {"state": state, "decided_at": _now()}
+    values = {"state": state, "decided_at": utcnow()}
     if user is not None:
         values["decided_by"] = user.id
     changed = db.session.execute(
@@ -523,11 +329,11 @@ def _close(transfer: SyncTransfer, state: str, user: User | None, *, only_from: 
     return changed == 1
 
 
-def _case(case_uuid: str) -> Case | None:
+def case_by_uuid(case_uuid: str) -> Case | None:
     return db.session.scalar(select(Case).where(Case.uuid == case_uuid))
 
 
-def _new_version(
+def new_version(
     case: Case, changes: dict, *, route: bool = False, registry: Registry | None = None
 ) -> CaseVersion:
     """A version recording the transfer or referral (the timeline shows it); routed when
@@ -543,7 +349,7 @@ def _new_version(
     return version
 
 
-def _audit(
+def audit_event(
     transfer: SyncTransfer, verb: str, user: User | None, address: str | None, via: str = "page"
 ) -> None:
     record(
