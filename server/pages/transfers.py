@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, request, url_for
 
+from server.audit.operations import record_refused_case
 from server.auth.models import User
 from server.cases import queries
 from server.cases.models import Case
@@ -38,7 +39,15 @@ def transfer_panel(user: User, case: Case) -> dict:
 
 
 def _case_for_admin(uuid: str) -> Case:
-    return queries.get_case(current_user(), uuid)  # out of scope: 404 (server.errors)
+    """The case, in the user's scope; absent or out of scope is 404 (server.errors), and
+    audited as the case page does."""
+    user = current_user()
+    try:
+        return queries.get_case(user, uuid)
+    except queries.CaseNotFound:
+        record_refused_case(user.id, uuid, request.remote_addr, via="page")
+        db.session.commit()
+        raise
 
 
 @pages.post("/cases/<uuid>/transfers")
