@@ -23,6 +23,9 @@
   owner ever sent is blanked or deleted, the payloads kept of its changes are emptied, and
   a withdrawn consent statement ends sharing. The case row stays (without personal data),
   as do this mission's own records and submissions about it: never delete our own data.
+- A **transfer's messages** (request, answer, revocation, the case handed over) are
+  sync.transfers' to apply. A mission that transferred a case here keeps a copy: its
+  follow-ups are taken like those of a mission this one shared the case with.
 - Anything else (a tombstone for our own case, a copy from a mission that does not own
   it) is acknowledged as `ignored`, and changes nothing.
 
@@ -62,8 +65,14 @@ from sync.linkage_store import (
     store_encodings,
 )
 from sync.merge import Merge, merge
-from sync.models import SyncAppliedVersion, SyncCaseClock, SyncInboxChange
-from sync.outbox import previously_shared, record_case_change
+from sync.models import (
+    TRANSFER_CHANGE_KINDS,
+    SyncAppliedVersion,
+    SyncCaseClock,
+    SyncInboxChange,
+    SyncTransfer,
+)
+from sync.outbox import former_owners, previously_shared, record_case_change
 from sync.payload import Payload, read_payload
 from sync.registry import Registry, load_registry
 from sync.review import propose_conflict, propose_duplicate
@@ -79,6 +88,10 @@ def apply_received(change: dict, *, own_mission: str, registry: Registry | None 
     Raises InvalidChange before writing anything. The caller records the change in the
     inbox and commits.
     """
+    if change["kind"] in TRANSFER_CHANGE_KINDS:
+        from sync.transfer_inbox import receive  # it applies a handed-over case here
+
+        return receive(change, own_mission=own_mission, registry=registry)
     payload = read_payload(change["payload"]) if change["kind"] == "upsert" else Payload()
     applied = db.session.get(SyncAppliedVersion, (change["case_uuid"], change["origin_mission"]))
     if applied is not None and applied.version >= change["version"]:
@@ -106,6 +119,20 @@ def _remember(applied: SyncAppliedVersion | None, change: dict) -> None:
 # ---- upserts --------------------------------------------------------------------------
 
 
+def apply_handed_over(case: Case | None, change: dict, own_mission: str, registry) -> str:
+    """A case its owner transfers to this mission (sync.transfers), applied as that owner's
+    view of it: a new copy, or the copy here brought up to date. The caller then makes it
+    this mission's."""
+    payload = read_payload(change["payload"])
+    payload.owner_mission = change["origin_mission"]
+    upsert = {**change, "kind": "upsert"}
+    status = _upsert(case, upsert, payload, own_mission, registry)
+    if status != IGNORED:
+        key = (change["case_uuid"], change["origin_mission"])
+        _remember(db.session.get(SyncAppliedVersion, key), upsert)
+    return status
+
+
 def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str, registry) -> str:
     origin = change["origin_mission"]
     if case is None:
@@ -118,7 +145,10 @@ def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str,
     elif (
         case.owner_mission == own_mission
         and payload.owner_mission == own_mission
-        and origin in previously_shared(db.session, case.uuid)
+        and (
+            origin in previously_shared(db.session, case.uuid)
+            or origin in former_owners(db.session, case.uuid, own_mission)
+        )
     ):
         # a follow-up of our case by a mission we shared it with
         created, linked, possible = False, {}, []
@@ -211,10 +241,13 @@ def _new_copy(
     certainly is, else with a person of its own. Also what linkage found (for the version)
     and the possible matches (for review)."""
     project = default_project(current_app.config["DEFAULT_PROJECT_NAME"])
+    chosen = _referred_person(case_uuid, origin)
+    if chosen is not None:
+        encoding = None  # the person this mission said it is, when it accepted the referral
     linkage = current_linkage() if encoding is not None else None
     matches = find_matches(encoding, linkage) if linkage is not None else []
     certain = [m for m in matches if m.status == "certain"]
-    person = db.session.get(Person, int(certain[0].local)) if certain else None
+    person = chosen or (db.session.get(Person, int(certain[0].local)) if certain else None)
     if person is None:
         person = Person(uuid=new_uuid(), citizenship=[])
     case = Case(
@@ -235,6 +268,20 @@ def _new_copy(
     if matches:
         return case, {"status": "possible", "reason": matches[0].reason}, matches
     return case, {}, []
+
+
+def _referred_person(case_uuid: str, origin: str) -> Person | None:
+    """The local person chosen when this mission accepted the owner's referral, if any."""
+    person_id = db.session.scalar(
+        select(SyncTransfer.person_id).where(
+            SyncTransfer.case_uuid == case_uuid,
+            SyncTransfer.from_mission == origin,
+            SyncTransfer.kind == "referral",
+            SyncTransfer.state == "accepted",
+            SyncTransfer.person_id.is_not(None),
+        )
+    )
+    return db.session.get(Person, person_id) if person_id is not None else None
 
 
 def _person_shared(case: Case) -> bool:

@@ -1,5 +1,6 @@
 """Sync tables: the outbox (changes to send), the inbox (changes received), seen nonces,
-the persons' linkage encodings, the review queue and the cases' clocks."""
+the persons' linkage encodings, the review queue, the cases' clocks and the transfers and
+referrals between missions."""
 
 from __future__ import annotations
 
@@ -11,12 +12,26 @@ from sqlalchemy.orm import Mapped, mapped_column
 from server.extensions import db
 
 OUTBOX_STATES = ("pending", "sent", "acked", "dead")
-CHANGE_KINDS = ("upsert", "tombstone")
+#: Changes to a case's data, ordered per origin (SyncAppliedVersion).
+CASE_CHANGE_KINDS = ("upsert", "tombstone")
+#: The messages of a transfer or referral (sync.transfers): a request (the person's
+#: encoding only), its answer, a revocation, and the case handed to its new owner.
+TRANSFER_CHANGE_KINDS = (
+    "transfer_request",
+    "transfer_accept",
+    "transfer_reject",
+    "transfer_revoke",
+    "transfer_case",
+)
+CHANGE_KINDS = CASE_CHANGE_KINDS + TRANSFER_CHANGE_KINDS
 #: local: encoded here from the person's values · peer: received with a linked mission's
 #: case (its person here has no names: the names stayed with the owner).
 ENCODING_SOURCES = ("local", "peer")
 REVIEW_KINDS = ("possible_duplicate", "conflict", "transfer", "referral")
-REVIEW_STATES = ("open", "accepted", "rejected")
+#: revoked: a transfer or referral its owner withdrew (before or after it was decided here).
+REVIEW_STATES = ("open", "accepted", "rejected", "revoked")
+TRANSFER_KINDS = ("transfer", "referral")
+TRANSFER_STATES = ("pending", "accepted", "rejected", "revoked")
 
 
 class SyncOutbox(db.Model):
@@ -83,7 +98,7 @@ class SyncAppliedVersion(db.Model):
     """
 
     __tablename__ = "sync_applied_versions"
-    __table_args__ = (CheckConstraint(f"kind IN {CHANGE_KINDS!r}", name="kind_known"),)
+    __table_args__ = (CheckConstraint(f"kind IN {CASE_CHANGE_KINDS!r}", name="kind_known"),)
 
     case_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
     origin_mission: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -187,3 +202,40 @@ class SyncCaseClock(db.Model):
     fields: Mapped[dict] = mapped_column(JSON, default=dict)
     #: Field keys this mission (the owner) holds back while a conflict about them is open.
     held: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class SyncTransfer(db.Model):
+    """A transfer (ownership moves once the recipient accepts) or a referral (shared, the
+    owner keeps it) of one case, as this end knows it (see sync.transfers).
+
+    Both ends hold a row with the same uuid: the owner's (from_mission = this mission) and
+    the recipient's. Codes and ids only; the reason is a code from sync.transfers.REASONS.
+    """
+
+    __tablename__ = "sync_transfers"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {TRANSFER_KINDS!r}", name="kind_known"),
+        CheckConstraint(f"state IN {TRANSFER_STATES!r}", name="state_known"),
+        CheckConstraint("from_mission <> to_mission", name="not_to_itself"),
+        CheckConstraint("(state = 'pending') = (decided_at IS NULL)", name="decided_when_closed"),
+        Index("ix_sync_transfers_case_state", "case_uuid", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The transfer's id, the same at both ends; its messages are keyed on it.
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    case_uuid: Mapped[str] = mapped_column(String(36))
+    from_mission: Mapped[str] = mapped_column(String(16))
+    to_mission: Mapped[str] = mapped_column(String(16))
+    #: pending · accepted · rejected (by the recipient) · revoked (by the owner).
+    state: Mapped[str] = mapped_column(String(8), default="pending", server_default="pending")
+    reason: Mapped[str] = mapped_column(String(32))
+    #: Who asked (at the owner) and who decided (where they did); local user ids, NULL at
+    #: the other end.
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: At the recipient: the local person the accepting user said this is, if any.
+    person_id: Mapped[int | None]
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    decided_at: Mapped[dt.datetime | None]

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from server.cases.models import Case, CaseVersion
 from sync.clock import clock_payload, field_keys, load_clock, stamp_local
 from sync.linkage_store import Linkage, encoding_for
-from sync.models import SyncCaseClock, SyncOutbox
-from sync.registry import Registry, load_registry
-from sync.routing import Route, only_changes, route_case
+from sync.models import CASE_CHANGE_KINDS, SyncCaseClock, SyncOutbox, SyncTransfer
+from sync.registry import Mission, Registry, load_registry
+from sync.routing import Route, case_payload, only_changes, route_case
 
 if TYPE_CHECKING:
     from server.cases.operations import Outcome
@@ -40,12 +40,66 @@ def previously_shared(session: Session, case_uuid: str) -> set[str]:
     latest: dict[str, str] = {}
     rows = session.execute(
         select(SyncOutbox.recipient_mission, SyncOutbox.kind)
-        .where(SyncOutbox.case_uuid == case_uuid)
+        .where(SyncOutbox.case_uuid == case_uuid, SyncOutbox.kind.in_(CASE_CHANGE_KINDS))
         .order_by(SyncOutbox.version, SyncOutbox.id)
     )
     for recipient, kind in rows:
         latest[recipient] = kind
     return {recipient for recipient, kind in latest.items() if kind == "upsert"}
+
+
+def referred_to(session: Session, case_uuid: str, own_mission: str) -> set[str]:
+    """Missions this owner referred the case to (accepted, not revoked): linked as well."""
+    return set(
+        session.scalars(
+            select(SyncTransfer.to_mission).where(
+                SyncTransfer.case_uuid == case_uuid,
+                SyncTransfer.from_mission == own_mission,
+                SyncTransfer.kind == "referral",
+                SyncTransfer.state == "accepted",
+            )
+        )
+    )
+
+
+def former_owners(session: Session, case_uuid: str, own_mission: str) -> set[str]:
+    """Missions that transferred the case to this one: they keep a copy, whose follow-ups
+    come here like those of any mission holding one."""
+    return set(
+        session.scalars(
+            select(SyncTransfer.from_mission).where(
+                SyncTransfer.case_uuid == case_uuid,
+                SyncTransfer.to_mission == own_mission,
+                SyncTransfer.kind == "transfer",
+                SyncTransfer.state == "accepted",
+            )
+        )
+    )
+
+
+def case_handover_payload(session: Session, case: Case, mission: Mission) -> dict:
+    """What a transfer hands its new owner (sync.transfers): the case as that link's
+    allow-list permits, like any upsert to it, with the person's encoding, the clocks and
+    the consent statement in force (the new owner's consent gate needs it)."""
+    payload = case_payload(case, mission)
+    encoding = encoding_for(case)
+    if encoding is not None:
+        payload["linkage"] = encoding
+    consent = case.consent
+    payload["consent_statement"] = (
+        None
+        if consent is None
+        else {
+            "given": consent.given,
+            "sharing": consent.sharing,
+            "research": consent.research,
+            "purposes": list(consent.purposes or []),
+            "recipient_missions": list(consent.recipient_missions or []),
+            "withdrawn": bool(consent.withdrawn),
+        }
+    )
+    payload["clock"] = clock_payload(load_clock(session, case.uuid), payload)
+    return payload
 
 
 def record_case_change(
@@ -74,7 +128,13 @@ def record_case_change(
     clock = load_clock(session, case.uuid)
     if case_version.sync_change_id is None:  # a write here; a received one keeps its stamps
         stamp_local(clock, field_keys(changes), own_mission)
-    routes = route_case(case, registry, own_mission, previously_shared(session, case.uuid))
+    routes = route_case(
+        case,
+        registry,
+        own_mission,
+        previously_shared(session, case.uuid),
+        referred_to(session, case.uuid, own_mission) if case.owner_mission == own_mission else (),
+    )
     if case.owner_mission != own_mission:
         routes = _changes_only(routes, changes)
     elif any(route.kind == "upsert" for route in routes):

@@ -2,10 +2,12 @@
 
 Kinds: `possible_duplicate` (a linked mission's case whose person may be one this mission
 has: sync.apply opens it), `conflict` (a protected field, status, owner or consent,
-written here and at a linked mission concurrently: sync.merge), and, later, `transfer`,
-`referral`. An item holds ids, scores, field names, mission codes, clocks and the name of
-the rule that proposed it, never a personal value or a field's value; whoever decides
-opens the cases (in scope, audited) to compare.
+written here and at a linked mission concurrently: sync.merge), and `transfer`,
+`referral` (a mission asks this one to take or share a case: sync.transfers opens them,
+with the local persons its encoding matches as candidates). An item holds ids, scores,
+field names, mission codes, clocks and the name of the rule that proposed it, never a
+personal value or a field's value; whoever decides opens the cases (in scope, audited) to
+compare.
 
 For the admin page (one call each; the caller commits, as with every operation):
 
@@ -16,13 +18,16 @@ For the admin page (one call each; the caller commits, as with every operation):
   same person (the best candidate, or `person_id` among them): the case and everything
   of its person move to that person, the emptied person is deleted.
   A conflict: the incoming value replaces the local one (sync.conflict.settle).
+  A transfer or referral: taken (sync.transfers.accept), `person_id` being the local
+  person it is about, if any.
 - `reject(review_id, user) -> SyncReview`: not the same person; the pair is remembered
-  and not proposed again. A conflict: the local value stays.
+  and not proposed again. A conflict: the local value stays. A transfer or referral:
+  declined.
   Either way a decided conflict is a new write here, newer than both: at the owner (status,
   owner) it travels to every linked mission, so all converge; a copy's consent conflict
   settles at the copy only (its consent statement never travels).
-Both raise `ReviewNotFound` or `ReviewClosed` (already decided), and record an audit event
-(`review.accept`, `review.reject`).
+Both raise `ReviewNotFound` or `ReviewClosed` (already decided or revoked), and record an
+audit event (`review.accept`, `review.reject`) with the requester's address.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from sync.models import PersonLinkage, PersonLinkageKey, SyncReview
 log = logging.getLogger(__name__)
 
 POSSIBLE_DUPLICATE, CONFLICT = "possible_duplicate", "conflict"
+TRANSFER_KINDS = ("transfer", "referral")
 #: Person attributes an accepted duplicate brings to the person it joins where that is
 #: blank (the person kept holds this mission's values).
 MERGED_ATTRIBUTES = (
@@ -110,6 +116,8 @@ class ReviewItem:
     candidates: list[Candidate]
     #: A conflict's fields; empty for other kinds.
     conflicts: list[ConflictField] = field(default_factory=list)
+    #: A transfer or referral: the mission asking; None for other kinds.
+    from_mission: str | None = None
 
 
 # ---- opening ----------------------------------------------------------------------------
@@ -253,6 +261,7 @@ def open_reviews(kind: str | None = None, *, limit: int = 50, offset: int = 0) -
                 )
                 for e in (r.details or {}).get("fields", [])
             ],
+            from_mission=(r.details or {}).get("from_mission"),
         )
         for r in reviews
     ]
@@ -270,7 +279,7 @@ def _open(review_id: int) -> SyncReview:
     return review
 
 
-def _decide(review: SyncReview, state: str, user: User) -> None:
+def _decide(review: SyncReview, state: str, user: User, address: str | None = None) -> None:
     user_id, now = user.id, dt.datetime.now(dt.UTC).replace(tzinfo=None)  # read, then write:
     review.state, review.decided_by, review.decided_at = state, user_id, now  # one CHECK
     record(
@@ -278,15 +287,20 @@ def _decide(review: SyncReview, state: str, user: User) -> None:
         user_id=user.id,
         object_type="sync_review",
         object_id=review.id,
+        address=address,
         details={"kind": review.kind, "case": review.case_uuid},
     )
 
 
-def accept(review_id: int, user: User, person_id: int | None = None) -> SyncReview:
+def accept(
+    review_id: int, user: User, person_id: int | None = None, *, address: str | None = None
+) -> SyncReview:
     """The same person: the case's person joins the chosen candidate (see the module)."""
     review = _open(review_id)
     if review.kind == CONFLICT:
-        return _settle(review, user, take_incoming=True)
+        return _settle(review, user, take_incoming=True, address=address)
+    if review.kind in TRANSFER_KINDS:
+        return _answer_transfer(review, user, person_id, address=address)
     if review.kind != POSSIBLE_DUPLICATE:
         raise ReviewClosed(f"Review {review_id} is a {review.kind}: not decided here yet.")
     offered = [c["person_id"] for c in review.candidates]
@@ -298,7 +312,7 @@ def accept(review_id: int, user: User, person_id: int | None = None) -> SyncRevi
     if case is None or target is None:
         raise ReviewClosed(f"Review {review_id}: its case or candidate is gone.")
     merge_person(case.person, target)
-    _decide(review, "accepted", user)
+    _decide(review, "accepted", user, address)
     review.chosen_person_id = chosen
     db.session.flush()
     return review
@@ -325,22 +339,49 @@ def merge_person(duplicate: Person, target: Person) -> None:
     db.session.flush()
 
 
-def reject(review_id: int, user: User) -> SyncReview:
+def reject(review_id: int, user: User, *, address: str | None = None) -> SyncReview:
     """Not the same person: kept apart, and the pair is not proposed again. A conflict:
     the local value stays (and travels as the decision)."""
     review = _open(review_id)
     if review.kind == CONFLICT:
-        return _settle(review, user, take_incoming=False)
-    _decide(review, "rejected", user)
+        return _settle(review, user, take_incoming=False, address=address)
+    if review.kind in TRANSFER_KINDS:
+        return _answer_transfer(review, user, None, address=address, accepted=False)
+    _decide(review, "rejected", user, address)
     db.session.flush()
     return review
 
 
-def _settle(review: SyncReview, user: User, *, take_incoming: bool) -> SyncReview:
+def _answer_transfer(
+    review: SyncReview,
+    user: User,
+    person_id: int | None,
+    *,
+    address: str | None,
+    accepted: bool = True,
+) -> SyncReview:
+    from sync import transfers  # sync.transfers applies cases with sync.apply, as above
+
+    try:
+        if accepted:
+            transfers.accept(review, user, person_id, address=address)
+        else:
+            transfers.reject(review, user, address=address)
+    except (transfers.TransferRefused, transfers.TransferNotFound) as refusal:
+        raise ReviewClosed(f"Review {review.id}: {refusal}") from None
+    _decide(review, "accepted" if accepted else "rejected", user, address)
+    review.chosen_person_id = person_id if accepted else None
+    db.session.flush()
+    return review
+
+
+def _settle(
+    review: SyncReview, user: User, *, take_incoming: bool, address: str | None = None
+) -> SyncReview:
     from sync.conflict import settle  # sync.conflict applies values with sync.apply,
 
     # which imports this module to open items
     settle(review, take_incoming=take_incoming)
-    _decide(review, "accepted" if take_incoming else "rejected", user)
+    _decide(review, "accepted" if take_incoming else "rejected", user, address)
     db.session.flush()
     return review

@@ -16,7 +16,9 @@ Plain functions over a Case and the registry; no database, no HTTP.
    narrowed, the case no longer linked to it) gets a tombstone: the case uuid and nothing
    else. A mission that never received it gets nothing, so a withdrawal tells no new
    mission that the case exists.
-5. A copy of another mission's case (received here, then followed up here) is linked to
+5. A mission the owner referred the case to (an accepted referral, sync.transfers) is
+   linked too, with its allow-list; when the referral ends, rule 4 withdraws its copy.
+6. A copy of another mission's case (received here, then followed up here) is linked to
    its owner only, and carries only what this version changed (`only_changes`): the owner
    holds the consent statement and relays to the other linked missions itself.
 """
@@ -96,10 +98,11 @@ def route_case(
     registry: Registry,
     own_mission: str,
     previously_shared: Iterable[str] = (),
+    referred: Iterable[str] = (),
 ) -> list[Route]:
     """What to send to each mission for the case as it is now, by mission code."""
     if case.owner_mission == own_mission:
-        linked = linked_missions(case, registry, own_mission)
+        linked = linked_missions(case, registry, own_mission) | set(referred)
     else:
         linked = {case.owner_mission}  # a copy goes back to its owner, who relays
     shared_before = set(previously_shared)

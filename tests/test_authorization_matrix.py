@@ -70,6 +70,10 @@ MATRIX: dict[tuple[str, ...], tuple[int, int, int, int, int]] = {
     ("GET", "pages.review_page"): (302, 403, 403, 403, 200),
     ("POST", "pages.accept_review"): (302, 403, 403, 403, 404),  # no such item
     ("POST", "pages.reject_review"): (302, 403, 403, 403, 404),
+    ("POST", "pages.request_transfer", "own"): (302, 403, 403, 403, 302),  # no kind: flashed
+    ("POST", "pages.request_transfer", "other"): (302, 403, 403, 403, 404),
+    ("POST", "pages.revoke_transfer", "own"): (302, 403, 403, 403, 404),  # no such transfer
+    ("POST", "pages.revoke_transfer", "other"): (302, 403, 403, 403, 404),
     ("GET", "pages.users_page"): (302, 403, 403, 403, 200),
     ("POST", "pages.create_user"): (302, 403, 403, 403, 400),  # no name
     ("GET", "pages.user_page"): (302, 403, 403, 403, 200),
@@ -144,7 +148,12 @@ MATRIX: dict[tuple[str, ...], tuple[int, int, int, int, int]] = {
 }
 
 #: Routes that take a case's uuid: probed for a case of this mission and of another.
-CASE_ROUTES = {"pages.case_page", "api.get_case"}
+CASE_ROUTES = {
+    "pages.case_page",
+    "api.get_case",
+    "pages.request_transfer",
+    "pages.revoke_transfer",
+}
 #: Routes that list cases: the other mission's case must never appear in them.
 CASE_LISTS = {"pages.cases_list", "api.list_cases"}
 #: Routes that take a submission's instance id: probed with one of each case.
@@ -231,6 +240,7 @@ def place(make, client) -> Place:
         "mission_code": "KHM",
         "user_id": spare_user.id,
         "review_id": 1,  # none is open: the review routes answer 404 past the role check
+        "transfer_uuid": str(uuid_module.uuid4()),  # none: 404 past the role check
     }
     return Place(params, own_case, other_case, own_submission, other_submission)
 

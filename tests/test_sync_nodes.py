@@ -29,13 +29,13 @@ from bench.nodes import Deployment, wait_until
 from server import create_app
 from server.auth.models import User
 from server.auth.operations import create_user
-from server.cases.models import Case, Person
+from server.cases.models import Case, Consent, Person
 from server.cases.queries import is_retrafficked
 from server.extensions import db
 from server.submissions.models import Submission
-from sync import review
+from sync import review, transfers
 from sync.linkage_secret import new_secret
-from sync.models import SyncInboxChange, SyncOutbox, SyncReview
+from sync.models import SyncInboxChange, SyncOutbox, SyncReview, SyncTransfer
 from sync.registry import Registry
 from sync.signing import canonical_json, new_batch, sign_batch
 from tests.cases_support import SCREENING_MD, screening_xml
@@ -656,3 +656,210 @@ def edit_while_neither_can_send(tha: Node, khm: Node, phones, case_uuid: str) ->
     finally:
         tha.start("sync")
         khm.start("sync")
+
+
+# ---- transfers and referrals (issue 5 "Ownership") ------------------------------------
+
+
+def thai_case(tha: Node, phones, first: str) -> str:
+    """A case of THA's about a Thai citizen exploited in Thailand: linked to no other
+    mission, so nothing routes; her consent (a later statement) names KHM and MMR."""
+    xml, _, case_uuid = screening_xml(
+        first=first,
+        family="Srisuk",
+        citizenship="THA",
+        events=(("exploitation", "THA", "2024-02-01"),),
+    )
+    tha.submit(phones["THA"], xml)
+    wait_until(arrived(tha, case_uuid), 30, "THA's case", tha)
+
+    def name_recipients() -> None:
+        case = db.session.scalar(select(Case).where(Case.uuid == case_uuid))
+        case.consents.append(
+            Consent(
+                uuid=str(uuid.uuid4()),
+                given=True,
+                sharing=True,
+                purposes=[],
+                recipient_missions=["KHM", "MMR"],
+                withdrawn=False,
+            )
+        )
+        db.session.commit()
+
+    tha.read(name_recipients)
+    assert tha.outbox(case_uuid) == [], "linked to no mission: nothing travels"
+    return case_uuid
+
+
+def ask(node: Node, case_uuid: str, kind: str, to: str) -> str:
+    """The node's admin asks `to` to take or share the case; the transfer's uuid."""
+
+    def query() -> str:
+        case = db.session.scalar(select(Case).where(Case.uuid == case_uuid))
+        made = transfers.request(case, kind, to, _admin(), "services")
+        db.session.commit()
+        return made.uuid
+
+    return node.read(query)
+
+
+def _admin() -> User:
+    return db.session.scalar(select(User).where(User.name == "admin"))
+
+
+def open_item(node: Node, case_uuid: str):
+    """The open review item for the case at `node`, as (id, kind, candidates), once there."""
+
+    def check():
+        return node.read(
+            lambda: next(
+                (
+                    (r.id, r.kind, r.candidates, r.details)
+                    for r in db.session.scalars(
+                        select(SyncReview).where(
+                            SyncReview.case_uuid == case_uuid, SyncReview.state == "open"
+                        )
+                    )
+                ),
+                None,
+            )
+        )
+
+    return check
+
+
+def decide(node: Node, review_id: int, accept: bool) -> None:
+    def query() -> None:
+        if accept:
+            review.accept(review_id, _admin())
+        else:
+            review.reject(review_id, _admin())
+        db.session.commit()
+
+    node.read(query)
+
+
+def transfer_states(node: Node, case_uuid: str) -> list[tuple[str, str, str]]:
+    return node.read(
+        lambda: db.session.execute(
+            select(SyncTransfer.kind, SyncTransfer.to_mission, SyncTransfer.state)
+            .where(SyncTransfer.case_uuid == case_uuid)
+            .order_by(SyncTransfer.id)
+        ).all()
+    )
+
+
+def test_a_transfer_moves_ownership_only_when_khm_accepts(nodes, phones):
+    """THA transfers a case to KHM: KHM's queue holds it with the encoding only; accepted,
+    KHM owns the case and THA's copy says so; THA's follow-up goes to KHM as a copy's."""
+    tha, khm = nodes["THA"], nodes["KHM"]
+    case_uuid = thai_case(tha, phones, "Malai")
+    transfer_uuid = ask(tha, case_uuid, "transfer", "KHM")
+
+    review_id, kind, candidates, details = wait_until(
+        open_item(khm, case_uuid), 30, "the request in KHM's queue", tha, khm
+    )
+    assert (kind, candidates, details["transfer"]) == ("transfer", [], transfer_uuid)
+    assert khm.case(case_uuid) is None, "no case fields before acceptance"
+    [payload] = khm.read(
+        lambda: db.session.scalars(
+            select(SyncInboxChange.payload).where(SyncInboxChange.case_uuid == case_uuid)
+        ).all()
+    )
+    assert set(payload) == {"transfer", "kind", "reason", "linkage"}
+    assert "Malai" not in repr(payload) and "Srisuk" not in repr(payload)
+    assert tha.case(case_uuid)["owner"] == "THA"
+
+    decide(khm, review_id, accept=True)
+    owned = wait_until(
+        lambda: (c := khm.case(case_uuid)) is not None and c["owner"] == "KHM" and c,
+        30,
+        "the case owned at KHM",
+        tha,
+        khm,
+    )
+    assert owned["gender"] == "Feminine" and owned["citizenship"] == ["THA"], "allowed fields"
+    assert owned["names"] == (None, None) and owned["children"] is None, "not allowed"
+    assert owned["consent"] == (["KHM", "MMR"], False), "the consent statement in force"
+    at_tha = tha.case(case_uuid)
+    assert at_tha["owner"] == "KHM" and at_tha["names"] == ("Malai", "Srisuk"), "THA's copy"
+    assert transfer_states(tha, case_uuid) == [("transfer", "KHM", "accepted")]
+    assert transfer_states(khm, case_uuid) == [("transfer", "KHM", "accepted")]
+
+    tha.submit(
+        phones["THA"],
+        status_xml(case_uuid, at_tha["version"], "active", "In shelter", "2026-12-24"),
+    )
+    followed = wait_until(
+        lambda: (c := khm.case(case_uuid))["reintegration"] == "In shelter" and c,
+        30,
+        "THA's follow-up at KHM",
+        tha,
+        khm,
+    )
+    assert followed["owner"] == "KHM" and tha.case(case_uuid)["owner"] == "KHM"
+    assert [row[:2] for row in tha.outbox(case_uuid)] == [
+        ("KHM", "transfer_request"),
+        ("KHM", "transfer_case"),
+        ("KHM", "upsert"),
+    ]
+    for node in nodes.values():
+        assert "Malai" not in node.logs() and "Srisuk" not in node.logs()
+
+
+def test_a_referral_shares_the_allowed_fields_and_revoking_it_withdraws_the_copy(nodes, phones):
+    tha, mmr = nodes["THA"], nodes["MMR"]
+    case_uuid = thai_case(tha, phones, "Kanya")
+    transfer_uuid = ask(tha, case_uuid, "referral", "MMR")
+    review_id, kind, _, _ = wait_until(
+        open_item(mmr, case_uuid), 30, "the referral in MMR's queue", tha, mmr
+    )
+    assert kind == "referral" and mmr.case(case_uuid) is None
+    decide(mmr, review_id, accept=True)
+
+    copy = wait_until(arrived(mmr, case_uuid), 30, "the referred case at MMR", tha, mmr)
+    assert copy["owner"] == "THA" and tha.case(case_uuid)["owner"] == "THA", "THA still owns"
+    assert copy["gender"] == "Feminine" and copy["events"] == [(None, "THA", "None")]
+    assert copy["names"] == (None, None) and copy["birthdate"] is None, "not allowed to MMR"
+
+    def revoke() -> None:
+        transfers.revoke(transfers.by_uuid(transfer_uuid), _admin())
+        db.session.commit()
+
+    tha.read(revoke)
+    withdrawn = wait_until(
+        lambda: (c := mmr.case(case_uuid))["consent"] == ([], True) and c,
+        30,
+        "the copy withdrawn at MMR",
+        tha,
+        mmr,
+    )
+    assert withdrawn["gender"] is None and withdrawn["events"] == []
+    assert [kind for _, kind, _ in mmr.inbox(case_uuid)][-1] == "tombstone"
+    assert transfer_states(mmr, case_uuid) == [("referral", "MMR", "revoked")]
+    assert (
+        mmr.read(
+            lambda: db.session.scalar(select(SyncReview.state).where(SyncReview.id == review_id))
+        )
+        == "revoked"
+    )
+
+
+def test_a_rejected_transfer_leaves_the_case_with_tha_and_nothing_at_khm(nodes, phones):
+    tha, khm = nodes["THA"], nodes["KHM"]
+    case_uuid = thai_case(tha, phones, "Ratana")
+    ask(tha, case_uuid, "transfer", "KHM")
+    review_id, _, _, _ = wait_until(open_item(khm, case_uuid), 30, "the request at KHM", tha, khm)
+    decide(khm, review_id, accept=False)
+    wait_until(
+        lambda: transfer_states(tha, case_uuid) == [("transfer", "KHM", "rejected")],
+        30,
+        "the answer at THA",
+        tha,
+        khm,
+    )
+    assert tha.case(case_uuid)["owner"] == "THA"
+    assert khm.case(case_uuid) is None
+    assert [kind for _, kind, _ in khm.inbox(case_uuid)] == ["transfer_request"]
+    assert [row[1] for row in tha.outbox(case_uuid)] == ["transfer_request"]

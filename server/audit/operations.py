@@ -51,6 +51,14 @@ ACTIONS = {
     "user.projects": "changed the projects a user may reach",
     "review.accept": "accepted a sync review item (e.g. merged a possible duplicate person)",
     "review.reject": "rejected a sync review item (e.g. not the same person)",
+    "transfer.request": "asked a mission to take over a case (only its encoding travels)",
+    "transfer.accept": "a transfer was accepted (here, or by the recipient mission)",
+    "transfer.reject": "a transfer was declined (here, or by the recipient mission)",
+    "transfer.revoke": "withdrew a pending transfer",
+    "referral.request": "referred a case to a mission (only its encoding travels)",
+    "referral.accept": "a referral was accepted (here, or by the recipient mission)",
+    "referral.reject": "a referral was declined (here, or by the recipient mission)",
+    "referral.revoke": "withdrew a referral (an accepted one: its copy is withdrawn)",
 }
 MAX_LIMIT = 500
 

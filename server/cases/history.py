@@ -45,6 +45,8 @@ class Entry:
     #: Other records the change added or changed: [(dataset, how many)].
     records: list[tuple[str, int]] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
+    #: A transfer or referral this version records (sync.transfers), in words.
+    note: str | None = None
 
 
 def case_timeline(case: Case) -> list[Entry]:
@@ -92,7 +94,18 @@ def _change(version: CaseVersion, submissions: dict, forms: dict) -> Entry:
         ],
         records=sorted(records.items()),
         conflicts=list(version.conflicts or []),
+        note=_transfer_note(changes),
     )
+
+
+def _transfer_note(changes: dict) -> str | None:
+    owner, referral = changes.get("owner_mission"), changes.get("referral")
+    if isinstance(owner, dict):
+        return f"Transferred: owner {owner.get('from')} → {owner.get('to')}"
+    if isinstance(referral, dict):
+        ended = " ended" if referral.get("ended") else ""
+        return f"Referral to {referral.get('to')}{ended}"
+    return None
 
 
 def _who(row: CaseVersion | Submission) -> str | None:

@@ -27,7 +27,7 @@ from server.extensions import db
 from server.projects.models import ProjectMember
 from server.projects.operations import Forbidden
 from server.submissions.models import Submission
-from sync.models import SyncInboxChange
+from sync.models import CASE_CHANGE_KINDS, SyncInboxChange
 
 READER_ROLES = (Role.ADMIN, Role.DESIGNER, Role.VIEWER)
 #: Age bands reports use: name -> (youngest, oldest) in whole years; None is open-ended.
@@ -177,6 +177,7 @@ def in_mission_scope(mission: str) -> ColumnElement[bool]:
         .where(
             SyncInboxChange.case_uuid == Case.uuid,
             SyncInboxChange.origin_mission == Case.owner_mission,
+            SyncInboxChange.kind.in_(CASE_CHANGE_KINDS),  # not a transfer's messages
         )
         .order_by(SyncInboxChange.version.desc(), SyncInboxChange.id.desc())
         .limit(1)

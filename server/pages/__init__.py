@@ -280,4 +280,5 @@ from server.pages import cases as _cases  # noqa: E402,F401 - registers its rout
 from server.pages import queue as _queue  # noqa: E402,F401 - registers its routes
 from server.pages import review as _review  # noqa: E402,F401 - registers its routes
 from server.pages import sync as _sync  # noqa: E402,F401 - registers its routes
+from server.pages import transfers as _transfers  # noqa: E402,F401 - registers its routes
 from server.pages import users as _users  # noqa: E402,F401 - registers its routes

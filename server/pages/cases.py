@@ -19,6 +19,7 @@ from server.cases.htcds_fields import FIELDS as HTCDS
 from server.cases.schemas import CaseFiltersSchema
 from server.extensions import db
 from server.pages import pages
+from server.pages.transfers import transfer_panel
 from server.security import current_user, login_required
 
 PAGE_SIZE = 25
@@ -132,6 +133,7 @@ def case_page(uuid: str):
             ("Assistance", _records(case.assistance, Record.ASSISTANCE)),
         ],
         timeline=case_timeline(case),
+        transfers=transfer_panel(user, case),
     )
     audit.record(
         "case.view",

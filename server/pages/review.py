@@ -14,7 +14,8 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from server.extensions import db
 from server.pages import pages
 from server.security import admin_required, current_user, login_required
-from sync import review
+from sync import review, transfers
+from sync.delivery import wake_deliveries
 from sync.models import REVIEW_KINDS, SyncReview
 
 #: Items listed at once, oldest first; decide them and the next ones come up.
@@ -52,6 +53,7 @@ def review_page():
         counts=counts,
         kind=kind,
         total=counts[kind] if kind else sum(counts.values()),
+        reasons=transfers.REASONS,
     )
 
 
@@ -60,14 +62,16 @@ def review_page():
 @admin_required
 def accept_review(review_id: int):
     person_id = request.form.get("person_id", type=int)
-    return _decide(lambda: review.accept(review_id, current_user(), person_id))
+    return _decide(
+        lambda: review.accept(review_id, current_user(), person_id, address=request.remote_addr)
+    )
 
 
 @pages.post("/admin/sync/review/<int:review_id>/reject")
 @login_required
 @admin_required
 def reject_review(review_id: int):
-    return _decide(lambda: review.reject(review_id, current_user()))
+    return _decide(lambda: review.reject(review_id, current_user(), address=request.remote_addr))
 
 
 def _decide(decision: Callable[[], SyncReview]):
@@ -81,6 +85,8 @@ def _decide(decision: Callable[[], SyncReview]):
         flash(f"{refusal} Nothing was changed.", "warning")
     else:
         db.session.commit()
+        if decided.kind in review.TRANSFER_KINDS:
+            wake_deliveries({(decided.details or {}).get("from_mission", "")} - {""})
         flash(_decided_message(decided), "success")
     return redirect(url_for("pages.review_page", kind=request.form.get("kind") or None))
 
@@ -93,4 +99,14 @@ def _decided_message(decided: SyncReview) -> str:
         )
     if decided.kind == review.POSSIBLE_DUPLICATE:
         return f"Item {decided.id} rejected: the persons stay apart and are not proposed again."
+    if decided.kind in review.TRANSFER_KINDS:
+        owner = (decided.details or {}).get("from_mission", "the owner")
+        if decided.state == "rejected":
+            return f"Item {decided.id} declined: the case stays with {owner}."
+        if decided.kind == "transfer":
+            return (
+                f"Item {decided.id} accepted: {owner} hands the case over; it is this "
+                "mission's once it arrives."
+            )
+        return f"Item {decided.id} accepted: {owner} shares the case with this mission."
     return f"Item {decided.id} {decided.state}."
