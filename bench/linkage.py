@@ -32,7 +32,7 @@ ROOT = BENCH.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `sync`, `bench` when run as a script
 
-from bench.linkage_data import Truth, generate  # noqa: E402 - after the path fix above
+from bench.linkage_data import Truth, generate, without_home  # noqa: E402 - after path fix
 from sync.linkage import (  # noqa: E402
     BLOOM_BITS,
     BLOOM_HASHES,
@@ -75,6 +75,14 @@ def evaluate(
             if truth.with_evidence
             else None
         ),
+        "duplicates_with_home": len(truth.with_home),
+        "recall_with_home": _share(found, truth.with_home),
+        "duplicates_with_home_only": len(truth.with_home - truth.with_evidence),
+        "recall_with_home_only": _share(found, truth.with_home - truth.with_evidence),
+        "duplicates_name_only": len(set(truth.duplicates) - truth.with_home - truth.with_evidence),
+        "recall_name_only": _share(
+            found, set(truth.duplicates) - truth.with_home - truth.with_evidence
+        ),
         "false_certain_siblings": sum(m.incoming in truth.siblings for m in certain),
         "reasons": dict(Counter(m.reason for m in certain)),
         "possible_pairs": len(possible),
@@ -95,6 +103,10 @@ def evaluate(
     if index is not None:
         result["blocking"] = blocking_quality(index, incoming, truth)
     return result
+
+
+def _share(found: set[str], of: set[str]) -> float | None:
+    return round(len(found & of) / len(of), 4) if of else None
 
 
 def blocking_quality(index: LocalIndex, incoming, truth: Truth) -> dict:
@@ -170,12 +182,22 @@ def machine_info() -> dict:
 
 
 def run(
-    local_count: int, incoming_count: int, seed: int, runs: int, birthdate_share: float = 0.70
+    local_count: int,
+    incoming_count: int,
+    seed: int,
+    runs: int,
+    birthdate_share: float = 0.70,
+    home: bool = True,
 ) -> dict:
+    """`home=False`: the home address, home phone and e-mail left out of both sides (the
+    same persons, compared as before those were encoded)."""
     load_before = [round(x, 2) for x in os.getloadavg()]
     (local_values, incoming_values, truth), t_generate, _ = timed(
         lambda: generate(local_count, incoming_count, seed=seed, birthdate_share=birthdate_share)
     )
+    if not home:
+        local_values = [without_home(p) for p in local_values]
+        incoming_values = [without_home(p) for p in incoming_values]
     rounds = [one_run(local_values, incoming_values) for _ in range(runs)]
     last = rounds[-1]  # every run gives the same matches: the code is deterministic
     medians = {
@@ -198,6 +220,7 @@ def run(
             "seed": seed,
             "runs": runs,
             "birthdate_share": birthdate_share,
+            "home": home,
             "bloom_bits": BLOOM_BITS,
             "bloom_hashes": BLOOM_HASHES,
         },
@@ -238,6 +261,12 @@ def print_report(report: dict) -> None:
         f"recall of certain where the records hold more than a name: "
         f"{ours['recall_with_evidence']} of {ours['duplicates_with_evidence']} duplicates"
     )
+    print(
+        f"recall of certain where they share only a home locality, home phone or e-mail: "
+        f"{ours['recall_with_home_only']} of {ours['duplicates_with_home_only']}; "
+        f"where they share nothing but a name and a year: {ours['recall_name_only']} of "
+        f"{ours['duplicates_name_only']}"
+    )
     print(f"reasons: {ours['reasons']}; false certain siblings {ours['false_certain_siblings']}")
     print(f"blocking: {ours['blocking']}")
     for kind, row in ours["by_corruption"].items():
@@ -254,9 +283,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--birthdate-share", type=float, default=0.70, help="records with a full birth date"
     )
+    parser.add_argument(
+        "--without-home",
+        action="store_true",
+        help="leave the home address, home phone and e-mail out (the identifiers before)",
+    )
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
-    report = run(args.local, args.incoming, args.seed, args.runs, args.birthdate_share)
+    report = run(
+        args.local,
+        args.incoming,
+        args.seed,
+        args.runs,
+        args.birthdate_share,
+        home=not args.without_home,
+    )
     print_report(report)
     output = args.output or (
         BENCH / "results" / f"linkage-{datetime.now().strftime('%Y-%m-%dT%H%M%S')}.json"

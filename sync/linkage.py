@@ -4,18 +4,22 @@ Before a record from a peer becomes a new case, its person's `PersonEncoding` (s
 `sync.linkage_encoding`: keyed tokens and Bloom filters, never names) is matched against
 an index of the local persons' encodings:
 
-- **Candidates**: every local person sharing an exact token (document number, phone, birth
-  date, name + birth date), whatever the blocks say; and the persons in the shared blocks
-  (birth-year bucket with a name code; the name-code pair when a year is missing) whose
-  names are `NAME_REVIEW` alike, unless more than `MAX_NAME_ONLY` are: a name that common
-  decides nothing on its own. Persons are grouped by their name filters, so a name shared
-  by many is compared once per incoming person.
+- **Candidates**: every local person sharing an exact token (document number, phones,
+  e-mail, birth date, name + birth date), whatever the blocks say; and the persons in the
+  shared blocks (birth-year bucket with a name code; the name-code pair when a year is
+  missing) whose names are `NAME_REVIEW` alike, unless more than `MAX_NAME_ONLY` are: a
+  name that common decides nothing on its own, except among the few of the same home.
+  Persons are grouped by their name filters, so a name shared by many is compared once
+  per incoming person.
 - **Name similarity**: the Dice coefficient of the Bloom filters, the best of names as
   given, first and family swapped, and all names in any order.
 - **Decision**, explicit rules rather than fitted weights (thresholds measured with
   `bench/linkage.py`, see bench/LINKAGE.md): `certain` needs a name that agrees and an
-  independent exact agreement (document number, full birth date, or phone with no date
-  conflict), or a nearly identical rare name with the same birth year. With the same birth
+  independent exact agreement (document number, full birth date, or a phone or e-mail
+  with no date conflict), or a nearly identical rare name with the same birth year, or
+  the same home locality with the same birth year where no other person of that place has
+  the name and each differing name is a new spelling (a sibling's first name is a known
+  one). With the same birth
   date a less alike name is enough when its differing words are spellings no local person
   has (typos and transliterations make new spellings; another real name is a known one,
   Winkler's value-frequency idea applied to filters). A name that agrees
@@ -70,6 +74,11 @@ RIVAL_NAME = 0.85
 #: A record with one name is at most this alike to a record with two: "Sokha" and
 #: "Sokha Sok" share all bigrams of one word, which says little (review only).
 ONE_NAME_CAP = 0.80
+#: The same home locality (or postal code), the same birth year (one apart or one unknown
+#: for a rare name), nothing against, each differing name a new spelling, nobody else of
+#: that place with that name, no rival candidate: names at least this alike (as much as a
+#: name needs to be a candidate at all; see bench/LINKAGE.md).
+NAME_WITH_HOME = 0.80
 #: Possible matches reported per incoming person, best first (the review queue shows them).
 MAX_POSSIBLE = 3
 
@@ -110,6 +119,12 @@ class LocalIndex:
     name_counts: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     #: Every first- and family-name filter some local person has: the known spellings.
     known_spellings: set[int] = field(default_factory=set)
+    #: (name id, locality or postal code token) -> positions: namesakes of one place.
+    by_name_home: dict[tuple[int, bytes], list[int]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    #: Locality or postal code token -> the name ids of its persons.
+    names_at_home: dict[bytes, set[int]] = field(default_factory=lambda: defaultdict(set))
 
     @classmethod
     def build(cls, encodings: Iterable[PersonEncoding]) -> LocalIndex:
@@ -135,13 +150,18 @@ class LocalIndex:
             self.exact[token].append(position)
         self.name_counts[encoding.full] += 1
         self.known_spellings.update((encoding.first, encoding.family))
+        for home in (encoding.city, encoding.postcode):
+            if home is not None:
+                self.by_name_home[(name_id, home)].append(position)
+                self.names_at_home[home].add(name_id)
 
     def candidates(self, incoming: PersonEncoding) -> dict[int, float]:
         """Positions worth a decision, with their name similarity.
 
         Every local person sharing an exact token (document, phone, birth date, name + birth
         date), and those whose names are `NAME_REVIEW` alike in the shared blocks, unless
-        more than `MAX_NAME_ONLY` are: a name that common decides nothing on its own.
+        more than `MAX_NAME_ONLY` are: a name that common decides nothing on its own, except
+        among the few of them with the same home locality.
         """
         mine = _with_counts(incoming)
         found: dict[int, float] = {}
@@ -156,6 +176,7 @@ class LocalIndex:
                 groups.append(self.pairs_dated.get(incoming.name_pair, {}))
         similarity: dict[int, float] = {}
         alike: dict[int, float] = {}
+        homes = [t for t in (incoming.city, incoming.postcode) if t is not None]
         for group in groups:
             for name_id, positions in group.items():
                 value = similarity.get(name_id)
@@ -164,17 +185,86 @@ class LocalIndex:
                 if value >= NAME_REVIEW:
                     alike.update(dict.fromkeys(positions, value))
             if len(alike) > MAX_NAME_ONLY:
-                return found
+                if not homes:
+                    return found
+                return found | self._same_home(incoming, homes, mine, groups, similarity)
         found.update(alike)
         return found
+
+    def _same_home(
+        self,
+        incoming: PersonEncoding,
+        homes: list[bytes],
+        mine: tuple[int, int, int, int, int, int],
+        groups: list[dict[int, list[int]]],
+        similarity: dict[int, float],
+    ) -> dict[int, float]:
+        """Too common a name in the blocks: only the persons of the same home locality with
+        such a name (and a birth year that does not differ by more than one), if few."""
+        alike: dict[int, float] = {}
+        here = set().union(*(self.names_at_home.get(home, ()) for home in homes))
+        for group in groups:
+            for name_id in group.keys() & here:
+                value = similarity.get(name_id)
+                if value is None:
+                    value = similarity[name_id] = _similarity(mine, self.names[name_id])
+                if value < NAME_REVIEW:
+                    continue
+                for home in homes:
+                    for position in self.by_name_home.get((name_id, home), ()):
+                        local = self.encodings[position]
+                        if _year_fits(incoming, local) and home_place(incoming, local) == "same":
+                            alike[position] = value
+        return alike if len(alike) <= MAX_NAME_ONLY else {}
 
     def __len__(self) -> int:
         return len(self.encodings)
 
 
 def exact_tokens(encoding: PersonEncoding) -> list[bytes]:
-    tokens = (encoding.document, encoding.phone, encoding.birthdate, encoding.name_dob)
+    """The tokens that make a candidate whatever the blocks say. Not the locality: a whole
+    village would be a candidate; it decides among the candidates the names found."""
+    tokens = (
+        encoding.document,
+        encoding.phone,
+        encoding.home_phone,
+        encoding.email,
+        encoding.birthdate,
+        encoding.name_dob,
+    )
     return [t for t in tokens if t is not None]
+
+
+def _year_fits(a: PersonEncoding, b: PersonEncoding) -> bool:
+    """Birth years the same or one apart, or one unknown."""
+    return (
+        a.birth_year is None
+        or b.birth_year is None
+        or a.birth_year == b.birth_year
+        or a.birth_year in b.near_years
+    )
+
+
+def shares_contact(a: PersonEncoding, b: PersonEncoding) -> bool:
+    """A phone (mobile or home, either against either) or an e-mail address in common."""
+    if a.email is not None and a.email == b.email:
+        return True
+    mine = {a.phone, a.home_phone} - {None}
+    return bool(mine) and not mine.isdisjoint((b.phone, b.home_phone))
+
+
+def home_place(a: PersonEncoding, b: PersonEncoding) -> str:
+    """ "same" (locality, or postal code, and no state/district against), "other" (both
+    name a locality, and they differ), or "unknown"."""
+    if a.city is not None and b.city is not None:
+        if a.city != b.city:
+            return "other" if a.postcode is None or a.postcode != b.postcode else "same"
+        if a.city_state is not None and b.city_state is not None:
+            return "same" if a.city_state == b.city_state else "other"
+        return "same"
+    if a.postcode is not None and a.postcode == b.postcode:
+        return "same"
+    return "unknown"
 
 
 def dice(a: int, b: int) -> float:
@@ -248,7 +338,7 @@ def _decide(
     other_document = (
         not same_document and incoming.document is not None and local.document is not None
     )
-    same_phone = incoming.phone is not None and incoming.phone == local.phone
+    same_phone = shares_contact(incoming, local)
     both_dates = incoming.birthdate is not None and local.birthdate is not None
     same_date = both_dates and incoming.birthdate == local.birthdate
     if incoming.birth_year is None or local.birth_year is None:
@@ -261,6 +351,7 @@ def _decide(
         incoming.gender is not None and local.gender is not None and incoming.gender != local.gender
     )
     conflict = other_document or gender_differs or (both_dates and not same_date)
+    same_home = home_place(incoming, local) == "same"
     if same_document and name >= NAME_WITH_DOCUMENT:
         status, reason = "certain", "document"
     elif (
@@ -275,11 +366,15 @@ def _decide(
     elif same_phone and name >= NAME_WITH_BIRTHDATE and not conflict and year != "far":
         status, reason = "certain", "phone"  # a family shares a phone: names must agree
     elif (
-        name >= NAME_ALONE_CERTAIN
-        and year == "same"
+        same_home
+        and name >= NAME_WITH_HOME
         and not conflict
-        and index.name_counts.get(local.full, 0) <= RARE_NAME_COUNT
+        and (year == "same" or (year != "far" and _rare(local, index)))
+        and _novel_spelling(incoming, local, index)
+        and _only_one_at_home(local, index)
     ):
+        status, reason = "certain", "home"  # a family shares a home: no rival (match_one)
+    elif name >= NAME_ALONE_CERTAIN and year == "same" and not conflict and _rare(local, index):
         status, reason = "certain", "rare name"
     elif same_document or same_date:
         status, reason = "possible", "document" if same_document else "birthdate"
@@ -287,8 +382,29 @@ def _decide(
         status, reason = "possible", "name"
     else:
         return None
-    evidence = 0.5 * same_document + 0.3 * same_date + 0.2 * same_phone + 0.1 * (year == "same")
+    evidence = (
+        0.5 * same_document
+        + 0.3 * same_date
+        + 0.2 * same_phone
+        + 0.1 * (year == "same")
+        + 0.1 * same_home
+    )
     return name + evidence, status, reason
+
+
+def _rare(local: PersonEncoding, index: LocalIndex) -> bool:
+    return index.name_counts.get(local.full, 0) <= RARE_NAME_COUNT
+
+
+def _only_one_at_home(local: PersonEncoding, index: LocalIndex) -> bool:
+    """Whether no other local person of the same locality (or postal code) has this name:
+    where namesakes live, one more of another year is likely (see bench/LINKAGE.md)."""
+    name_id = index.name_ids.get((local.first, local.family, local.full))
+    return all(
+        len(index.by_name_home.get((name_id, home), ())) <= 1
+        for home in (local.city, local.postcode)
+        if home is not None
+    )
 
 
 def _novel_spelling(incoming: PersonEncoding, local: PersonEncoding, index: LocalIndex) -> bool:
@@ -326,7 +442,7 @@ def match_one(incoming: PersonEncoding, index: LocalIndex) -> list[Match]:
     found.sort(key=lambda row: row[0], reverse=True)
     certain = [row for row in found if row[1] == "certain"]
     if certain and (
-        certain[0][2] != "rare name" or sum(n >= RIVAL_NAME for n in candidates.values()) <= 1
+        certain[0][2] not in NEEDS_NO_RIVAL or _alone(incoming, certain[0][3], candidates, index)
     ):
         chosen, status = certain[:1], "certain"
     else:
@@ -335,6 +451,22 @@ def match_one(incoming: PersonEncoding, index: LocalIndex) -> list[Match]:
         Match(incoming.ref, encodings[p].ref, status, round(score, 4), round(name, 4), reason)
         for score, _, reason, name, p in chosen
     ]
+
+
+#: Certain by these reasons only if no other candidate's name is as alike (or RIVAL_NAME).
+NEEDS_NO_RIVAL = ("rare name", "home")
+
+
+def _alone(
+    incoming: PersonEncoding, name: float, candidates: dict[int, float], index: LocalIndex
+) -> bool:
+    """Whether the chosen candidate is the only one whose name is this alike (or
+    RIVAL_NAME), not counting those known to live elsewhere."""
+    level = min(name, RIVAL_NAME)
+    rivals = [p for p, n in candidates.items() if n >= level]
+    if len(rivals) > 1:
+        rivals = [p for p in rivals if home_place(incoming, index.encodings[p]) != "other"]
+    return len(rivals) <= 1
 
 
 def match(incoming: Iterable[PersonEncoding], index: LocalIndex) -> list[Match]:

@@ -18,6 +18,12 @@ it; only a `PersonEncoding` travels:
   of Niedermeyer et al. (2014) exploits; the cost is the same since bigrams are cached.
 - **Birth date, birth year and gender** as keyed tokens, so that equality, a year off by
   one and disagreement can be told without sending the values.
+- **Home address and contacts** (the origin address a mission records for family tracing
+  and return): keyed tokens of the normalized home locality (city or village, and with
+  its state or district), of the postal code, of the home phone (compared with either
+  phone) and of the e-mail address. A family shares all of these, so they only ever add
+  to names and birth years. The street is not encoded: it would decide next to nothing
+  the locality does not (bench/LINKAGE.md), and what is not needed does not travel.
 - **Blocking keys** (keyed): the birth year in two-year buckets with the phonetic code of
   each first- and family-name word, so a typo in one name or a year off by one still
   meets; and, for a missing or wrong birth year, the pair of the first and family names'
@@ -54,6 +60,11 @@ class PersonValues:
     gender: str | None = None
     identity_number: str | None = None
     mobile_phone: str | None = None
+    home_phone: str | None = None
+    email: str | None = None
+    mailing_city: str | None = None
+    mailing_state: str | None = None
+    mailing_postal_code: str | None = None
 
     @classmethod
     def from_person(cls, person, ref: str | None = None) -> PersonValues:
@@ -68,6 +79,11 @@ class PersonValues:
             gender=person.gender,
             identity_number=person.identity_number,
             mobile_phone=person.mobile_phone,
+            home_phone=person.home_phone,
+            email=person.email,
+            mailing_city=person.mailing_city,
+            mailing_state=person.mailing_state,
+            mailing_postal_code=person.mailing_postal_code,
         )
 
 
@@ -88,6 +104,11 @@ class PersonEncoding:
     birth_year: bytes | None = None
     near_years: frozenset[bytes] = frozenset()  #: tokens of birth year - 1 and + 1
     gender: bytes | None = None
+    home_phone: bytes | None = None  #: keyed token of the home phone (same kind as `phone`)
+    email: bytes | None = None  #: keyed token of the e-mail address
+    city: bytes | None = None  #: keyed token of the home locality (city, town or village)
+    city_state: bytes | None = None  #: keyed token of the locality with its state/district
+    postcode: bytes | None = None  #: keyed token of the postal code
 
     def as_json(self) -> dict:
         def b64(value: bytes | None) -> str | None:
@@ -110,6 +131,11 @@ class PersonEncoding:
             "birth_year": b64(self.birth_year),
             "near_years": sorted(b64(t) for t in self.near_years),
             "gender": b64(self.gender),
+            "home_phone": b64(self.home_phone),
+            "email": b64(self.email),
+            "city": b64(self.city),
+            "city_state": b64(self.city_state),
+            "postcode": b64(self.postcode),
         }
 
     @classmethod
@@ -134,6 +160,11 @@ class PersonEncoding:
             birth_year=raw(data.get("birth_year")),
             near_years=frozenset(raw(t) for t in data.get("near_years", ())),
             gender=raw(data.get("gender")),
+            home_phone=raw(data.get("home_phone")),  # absent from older peers' encodings
+            email=raw(data.get("email")),
+            city=raw(data.get("city")),
+            city_state=raw(data.get("city_state")),
+            postcode=raw(data.get("postcode")),
         )
 
 
@@ -155,6 +186,28 @@ def normalize_phone(value: str | None) -> str:
     """Digits only, at least 7 of them, compared by the last 9 (no country prefix trouble)."""
     digits = "".join(ch for ch in (value or "") if ch.isdigit())
     return digits[-9:] if len(digits) >= 7 else ""
+
+
+def normalize_email(value: str | None) -> str:
+    """Trimmed and case-folded; an address without "@" is not one."""
+    text = (value or "").strip().casefold()
+    return text if "@" in text[1:-1] else ""
+
+
+def normalize_place(value: str | None) -> str:
+    """A place name as names are made comparable (script, diacritics, folding), and
+    without the words that say what kind of place it is ("village", "district")."""
+    return " ".join(w for w in name_tokens(value) if w not in PLACE_WORDS)
+
+
+#: Words that name the kind of place, dropped from localities: "Kampot Province" and
+#: "Kampot" are one place.
+PLACE_WORDS = frozenset(
+    name_tokens(
+        "village town city district province oblast raion rayon region state prefecture "
+        "county commune ward khan srok khet amphoe tambon changwat selo misto"
+    )
+)
 
 
 class Encoder:
@@ -215,6 +268,11 @@ class Encoder:
         if person.birthdate and everything:
             name_dob = self.token(f"name-dob|{' '.join(everything)}|{person.birthdate}")
         gender = gender_class(person.gender)
+        home_phone = normalize_phone(person.home_phone)
+        email = normalize_email(person.email)
+        city = normalize_place(person.mailing_city)
+        state = normalize_place(person.mailing_state)
+        postcode = normalize_identifier(person.mailing_postal_code)
         return PersonEncoding(
             ref=person.ref,
             first=self.bloom(first),
@@ -233,6 +291,11 @@ class Encoder:
                 else frozenset()
             ),
             gender=self.token(f"gender|{gender}") if gender else None,
+            home_phone=self.token(f"phone|{home_phone}") if home_phone else None,
+            email=self.token(f"email|{email}") if email else None,
+            city=self.token(f"city|{city}") if city else None,
+            city_state=self.token(f"city-state|{city}|{state}") if city and state else None,
+            postcode=self.token(f"postcode|{postcode}") if postcode else None,
         )
 
 
