@@ -3,6 +3,8 @@
 ```sh
 .venv/bin/python bench/linkage.py                        # the issue's sizes, 3 runs (~3 min)
 .venv/bin/python bench/linkage.py --local 20000 --incoming 2000 --runs 1   # a quick look
+.venv/bin/python bench/linkage.py --without-home         # without the home address, phone, e-mail
+.venv/bin/python bench/linkage.py --febrl 4              # FEBRL 4 (pip install -e '.[bench]')
 ```
 
 Generates both sides with known duplicates (`bench/linkage_data.py`), then per run, with a
@@ -33,6 +35,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `sync`, `bench` when run as a script
 
 from bench.linkage_data import Truth, generate, without_home  # noqa: E402 - after path fix
+from bench.linkage_febrl import FILES as FEBRL_FILES  # noqa: E402
+from bench.linkage_febrl import load as febrl_data  # noqa: E402
 from sync.linkage import (  # noqa: E402
     BLOOM_BITS,
     BLOOM_HASHES,
@@ -188,13 +192,21 @@ def run(
     runs: int,
     birthdate_share: float = 0.70,
     home: bool = True,
+    febrl: int | None = None,
 ) -> dict:
     """`home=False`: the home address, home phone and e-mail left out of both sides (the
-    same persons, compared as before those were encoded)."""
+    same persons, compared as before those were encoded). `febrl`: FEBRL data set 1-4
+    instead of generated persons (`bench/linkage_febrl.py`; the counts are its own)."""
     load_before = [round(x, 2) for x in os.getloadavg()]
-    (local_values, incoming_values, truth), t_generate, _ = timed(
-        lambda: generate(local_count, incoming_count, seed=seed, birthdate_share=birthdate_share)
-    )
+    if febrl is not None:
+        (local_values, incoming_values, truth), t_generate, _ = timed(febrl_data, febrl)
+        local_count, incoming_count = len(local_values), len(incoming_values)
+    else:
+        (local_values, incoming_values, truth), t_generate, _ = timed(
+            lambda: generate(
+                local_count, incoming_count, seed=seed, birthdate_share=birthdate_share
+            )
+        )
     if not home:
         local_values = [without_home(p) for p in local_values]
         incoming_values = [without_home(p) for p in incoming_values]
@@ -221,6 +233,7 @@ def run(
             "runs": runs,
             "birthdate_share": birthdate_share,
             "home": home,
+            "febrl": febrl,
             "bloom_bits": BLOOM_BITS,
             "bloom_hashes": BLOOM_HASHES,
         },
@@ -288,6 +301,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="leave the home address, home phone and e-mail out (the identifiers before)",
     )
+    parser.add_argument(
+        "--febrl",
+        type=int,
+        choices=sorted(FEBRL_FILES),
+        help="FEBRL data set instead of generated persons (needs the bench extra)",
+    )
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
     report = run(
@@ -297,10 +316,12 @@ def main(argv: list[str] | None = None) -> int:
         args.runs,
         args.birthdate_share,
         home=not args.without_home,
+        febrl=args.febrl,
     )
     print_report(report)
+    name = f"linkage-febrl{args.febrl}" if args.febrl else "linkage"
     output = args.output or (
-        BENCH / "results" / f"linkage-{datetime.now().strftime('%Y-%m-%dT%H%M%S')}.json"
+        BENCH / "results" / f"{name}-{datetime.now().strftime('%Y-%m-%dT%H%M%S')}.json"
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")
