@@ -339,6 +339,7 @@ def _decide(
         not same_document and incoming.document is not None and local.document is not None
     )
     same_phone = shares_contact(incoming, local)
+    same_mobile = incoming.phone is not None and incoming.phone == local.phone
     both_dates = incoming.birthdate is not None and local.birthdate is not None
     same_date = both_dates and incoming.birthdate == local.birthdate
     if incoming.birth_year is None or local.birth_year is None:
@@ -363,8 +364,15 @@ def _decide(
         )
     ):
         status, reason = "certain", "birthdate"
-    elif same_phone and name >= NAME_WITH_BIRTHDATE and not conflict and year != "far":
-        status, reason = "certain", "phone"  # a family shares a phone: names must agree
+    elif (
+        same_phone
+        and name >= NAME_WITH_BIRTHDATE
+        and not conflict
+        and year != "far"
+        and (same_mobile or _novel_spelling(incoming, local, index))
+    ):  # a family shares a phone: names must agree; a family's home phone or e-mail (or a
+        # mobile against it) also a new spelling where they differ (a sibling's is known)
+        status, reason = "certain", "phone"
     elif (
         same_home
         and name >= NAME_WITH_HOME
