@@ -18,14 +18,15 @@ an index of the local persons' encodings:
   independent exact agreement (document number, full birth date, or a phone or e-mail
   with no date conflict), or a nearly identical rare name with the same birth year, or
   the same home locality with the same birth year where no other person of that place has
-  the name and each differing name is a new spelling (a sibling's first name is a known
-  one). With the same birth
-  date a less alike name is enough when its differing words are spellings no local person
-  has (typos and transliterations make new spellings; another real name is a known one,
-  Winkler's value-frequency idea applied to filters). A name that agrees
-  with nothing against it, or a name that agrees a little with an exact agreement, is
-  `possible` (the review queue); two different documents, two different birth dates or
-  two genders rule `certain` out.
+  the name. With the same birth date a less alike name is enough when its differing
+  words are spellings no local person has (typos and transliterations make new
+  spellings; another real name, such as a sibling's, is a known one: Winkler's
+  value-frequency idea applied to filters); with the same home, or a family's phone,
+  differing words must be such new spellings. A name that agrees with nothing against it,
+  or a name that agrees a little with an exact agreement, is `possible` (the review
+  queue); two different documents, two different birth dates or two genders rule
+  `certain` out; a different home locality does not (families move), it only does not
+  count.
 """
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from sync.linkage_compare import (
+    dice,
+    filter_similarity,
+    home_place,
+    name_similarity,
+    shares_contact,
+    with_counts,
+    year_fits,
+)
 from sync.linkage_encoding import (  # re-exported: the module callers import
     BLOOM_BITS,
     BLOOM_HASHES,
@@ -71,9 +81,6 @@ MAX_NAME_ONLY = 5  #: ...unless more local persons than this have such a name (t
 RARE_NAME_COUNT = 2
 #: Another candidate this alike makes a name-only decision ambiguous.
 RIVAL_NAME = 0.85
-#: A record with one name is at most this alike to a record with two: "Sokha" and
-#: "Sokha Sok" share all bigrams of one word, which says little (review only).
-ONE_NAME_CAP = 0.80
 #: The same home locality (or postal code), the same birth year (one apart or one unknown
 #: for a rare name), nothing against, each differing name a new spelling, nobody else of
 #: that place with that name, no rival candidate: names at least this alike (as much as a
@@ -139,7 +146,7 @@ class LocalIndex:
         name_key = (encoding.first, encoding.family, encoding.full)
         name_id = self.name_ids.setdefault(name_key, len(self.names))
         if name_id == len(self.names):
-            self.names.append(_with_counts(encoding))
+            self.names.append(with_counts(encoding))
         self.name_of.append(name_id)
         for key in encoding.blocks:
             self.blocks[key].setdefault(name_id, []).append(position)
@@ -163,12 +170,12 @@ class LocalIndex:
         more than `MAX_NAME_ONLY` are: a name that common decides nothing on its own, except
         among the few of them with the same home locality.
         """
-        mine = _with_counts(incoming)
+        mine = with_counts(incoming)
         found: dict[int, float] = {}
         for token in exact_tokens(incoming):
             for position in self.exact.get(token, ()):
                 if position not in found:
-                    found[position] = _similarity(mine, self.names[self.name_of[position]])
+                    found[position] = filter_similarity(mine, self.names[self.name_of[position]])
         groups: list[dict[int, list[int]]] = [self.blocks.get(k, {}) for k in incoming.blocks]
         if incoming.name_pair is not None:
             groups.append(self.pairs_undated.get(incoming.name_pair, {}))
@@ -181,7 +188,7 @@ class LocalIndex:
             for name_id, positions in group.items():
                 value = similarity.get(name_id)
                 if value is None:
-                    value = similarity[name_id] = _similarity(mine, self.names[name_id])
+                    value = similarity[name_id] = filter_similarity(mine, self.names[name_id])
                 if value >= NAME_REVIEW:
                     alike.update(dict.fromkeys(positions, value))
             if len(alike) > MAX_NAME_ONLY:
@@ -207,13 +214,13 @@ class LocalIndex:
             for name_id in group.keys() & here:
                 value = similarity.get(name_id)
                 if value is None:
-                    value = similarity[name_id] = _similarity(mine, self.names[name_id])
+                    value = similarity[name_id] = filter_similarity(mine, self.names[name_id])
                 if value < NAME_REVIEW:
                     continue
                 for home in homes:
                     for position in self.by_name_home.get((name_id, home), ()):
                         local = self.encodings[position]
-                        if _year_fits(incoming, local) and home_place(incoming, local) == "same":
+                        if year_fits(incoming, local) and home_place(incoming, local) == "same":
                             alike[position] = value
         return alike if len(alike) <= MAX_NAME_ONLY else {}
 
@@ -233,86 +240,6 @@ def exact_tokens(encoding: PersonEncoding) -> list[bytes]:
         encoding.name_dob,
     )
     return [t for t in tokens if t is not None]
-
-
-def _year_fits(a: PersonEncoding, b: PersonEncoding) -> bool:
-    """Birth years the same or one apart, or one unknown."""
-    return (
-        a.birth_year is None
-        or b.birth_year is None
-        or a.birth_year == b.birth_year
-        or a.birth_year in b.near_years
-    )
-
-
-def shares_contact(a: PersonEncoding, b: PersonEncoding) -> bool:
-    """A phone (mobile or home, either against either) or an e-mail address in common."""
-    if a.email is not None and a.email == b.email:
-        return True
-    mine = {a.phone, a.home_phone} - {None}
-    return bool(mine) and not mine.isdisjoint((b.phone, b.home_phone))
-
-
-def home_place(a: PersonEncoding, b: PersonEncoding) -> str:
-    """ "same" (locality, or postal code, and no state/district against), "other" (both
-    name a locality, and they differ), or "unknown"."""
-    if a.city is not None and b.city is not None:
-        if a.city != b.city:
-            return "other" if a.postcode is None or a.postcode != b.postcode else "same"
-        if a.city_state is not None and b.city_state is not None:
-            return "same" if a.city_state == b.city_state else "other"
-        return "same"
-    if a.postcode is not None and a.postcode == b.postcode:
-        return "same"
-    return "unknown"
-
-
-def dice(a: int, b: int) -> float:
-    """Dice coefficient of two Bloom filters: 2|a∧b| / (|a| + |b|)."""
-    total = a.bit_count() + b.bit_count()
-    return 2 * (a & b).bit_count() / total if total else 0.0
-
-
-def name_similarity(a: PersonEncoding, b: PersonEncoding) -> float:
-    """The best of: names as given, first and family swapped, all names in any order."""
-    return _similarity(_with_counts(a), _with_counts(b))
-
-
-def _with_counts(e: PersonEncoding) -> tuple[int, int, int, int, int, int]:
-    return (
-        e.first,
-        e.family,
-        e.full,
-        e.first.bit_count(),
-        e.family.bit_count(),
-        e.full.bit_count(),
-    )
-
-
-#: Below this Dice of the sorted full names, neither order of first and family reaches
-#: NAME_POSSIBLE either (they share most bigrams), so the two are not computed: speed.
-_FULL_PREFILTER = 0.4
-
-
-def _similarity(
-    a: tuple[int, int, int, int, int, int], b: tuple[int, int, int, int, int, int]
-) -> float:
-    a_first, a_family, a_full, na_first, na_family, na_full = a
-    b_first, b_family, b_full, nb_first, nb_family, nb_full = b
-    total = na_full + nb_full
-    best = 2 * (a_full & b_full).bit_count() / total if total else 0.0
-    a_both, b_both = na_first and na_family, nb_first and nb_family
-    if not (a_both and b_both):
-        return min(best, ONE_NAME_CAP) if (a_both or b_both) else best
-    if best < _FULL_PREFILTER:
-        return best
-    straight = (a_first & b_first).bit_count() / (na_first + nb_first) + (
-        a_family & b_family
-    ).bit_count() / (na_family + nb_family)
-    swapped = (a_first & b_family).bit_count() / (na_first + nb_family) + (
-        a_family & b_first
-    ).bit_count() / (na_family + nb_first)
-    return max(best, straight, swapped)  # each half of a mean of two Dice is |a∧b|/(|a|+|b|)
 
 
 def compare(
