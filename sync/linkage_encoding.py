@@ -225,6 +225,7 @@ class Encoder:
         self._bigram_bits: dict[str, int] = {}
         self._blooms: dict[tuple[str, ...], int] = {}
         self._tokens: dict[str, bytes] = {}
+        self._places: dict[tuple[str | None, str | None], tuple[bytes | None, bytes | None]] = {}
 
     def token(self, text: str) -> bytes:
         """Keyed token of a tagged plain value ("dob|1990-01-31")."""
@@ -233,6 +234,20 @@ class Encoder:
             found = hmac.digest(self._token_key, text.encode(), "sha256")[:TOKEN_BYTES]
             if len(self._tokens) < 100_000:  # years, genders, codes repeat; dates less
                 self._tokens[text] = found
+        return found
+
+    def place(self, city: str | None, state: str | None) -> tuple[bytes | None, bytes | None]:
+        """Keyed tokens of a home locality, and of it with its state (None where absent).
+        Localities repeat, as names do: cached."""
+        found = self._places.get((city, state))
+        if found is None:
+            town, region = normalize_place(city), normalize_place(state)
+            found = (
+                self.token(f"city|{town}") if town else None,
+                self.token(f"city-state|{town}|{region}") if town and region else None,
+            )
+            if len(self._places) < 100_000:
+                self._places[(city, state)] = found
         return found
 
     def _bigram(self, gram: str) -> int:
@@ -270,8 +285,7 @@ class Encoder:
         gender = gender_class(person.gender)
         home_phone = normalize_phone(person.home_phone)
         email = normalize_email(person.email)
-        city = normalize_place(person.mailing_city)
-        state = normalize_place(person.mailing_state)
+        city, city_state = self.place(person.mailing_city, person.mailing_state)
         postcode = normalize_identifier(person.mailing_postal_code)
         return PersonEncoding(
             ref=person.ref,
@@ -293,8 +307,8 @@ class Encoder:
             gender=self.token(f"gender|{gender}") if gender else None,
             home_phone=self.token(f"phone|{home_phone}") if home_phone else None,
             email=self.token(f"email|{email}") if email else None,
-            city=self.token(f"city|{city}") if city else None,
-            city_state=self.token(f"city-state|{city}|{state}") if city and state else None,
+            city=city,
+            city_state=city_state,
             postcode=self.token(f"postcode|{postcode}") if postcode else None,
         )
 
