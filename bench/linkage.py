@@ -3,6 +3,8 @@
 ```sh
 .venv/bin/python bench/linkage.py                        # the issue's sizes, 3 runs (~3 min)
 .venv/bin/python bench/linkage.py --local 20000 --incoming 2000 --runs 1   # a quick look
+.venv/bin/python bench/linkage.py --without-home         # without the home address, phone, e-mail
+.venv/bin/python bench/linkage.py --febrl 4              # FEBRL 4 (pip install -e '.[bench]')
 ```
 
 Generates both sides with known duplicates (`bench/linkage_data.py`), then per run, with a
@@ -32,7 +34,9 @@ ROOT = BENCH.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `sync`, `bench` when run as a script
 
-from bench.linkage_data import Truth, generate  # noqa: E402 - after the path fix above
+from bench.linkage_data import Truth, generate, without_home  # noqa: E402 - after path fix
+from bench.linkage_febrl import FILES as FEBRL_FILES  # noqa: E402
+from bench.linkage_febrl import load as febrl_data  # noqa: E402
 from sync.linkage import (  # noqa: E402
     BLOOM_BITS,
     BLOOM_HASHES,
@@ -75,6 +79,14 @@ def evaluate(
             if truth.with_evidence
             else None
         ),
+        "duplicates_with_home": len(truth.with_home),
+        "recall_with_home": _share(found, truth.with_home),
+        "duplicates_with_home_only": len(truth.with_home - truth.with_evidence),
+        "recall_with_home_only": _share(found, truth.with_home - truth.with_evidence),
+        "duplicates_name_only": len(set(truth.duplicates) - truth.with_home - truth.with_evidence),
+        "recall_name_only": _share(
+            found, set(truth.duplicates) - truth.with_home - truth.with_evidence
+        ),
         "false_certain_siblings": sum(m.incoming in truth.siblings for m in certain),
         "reasons": dict(Counter(m.reason for m in certain)),
         "possible_pairs": len(possible),
@@ -95,6 +107,10 @@ def evaluate(
     if index is not None:
         result["blocking"] = blocking_quality(index, incoming, truth)
     return result
+
+
+def _share(found: set[str], of: set[str]) -> float | None:
+    return round(len(found & of) / len(of), 4) if of else None
 
 
 def blocking_quality(index: LocalIndex, incoming, truth: Truth) -> dict:
@@ -170,12 +186,30 @@ def machine_info() -> dict:
 
 
 def run(
-    local_count: int, incoming_count: int, seed: int, runs: int, birthdate_share: float = 0.70
+    local_count: int,
+    incoming_count: int,
+    seed: int,
+    runs: int,
+    birthdate_share: float = 0.70,
+    home: bool = True,
+    febrl: int | None = None,
 ) -> dict:
+    """`home=False`: the home address, home phone and e-mail left out of both sides (the
+    same persons, compared as before those were encoded). `febrl`: FEBRL data set 1-4
+    instead of generated persons (`bench/linkage_febrl.py`; the counts are its own)."""
     load_before = [round(x, 2) for x in os.getloadavg()]
-    (local_values, incoming_values, truth), t_generate, _ = timed(
-        lambda: generate(local_count, incoming_count, seed=seed, birthdate_share=birthdate_share)
-    )
+    if febrl is not None:
+        (local_values, incoming_values, truth), t_generate, _ = timed(febrl_data, febrl)
+        local_count, incoming_count = len(local_values), len(incoming_values)
+    else:
+        (local_values, incoming_values, truth), t_generate, _ = timed(
+            lambda: generate(
+                local_count, incoming_count, seed=seed, birthdate_share=birthdate_share
+            )
+        )
+    if not home:
+        local_values = [without_home(p) for p in local_values]
+        incoming_values = [without_home(p) for p in incoming_values]
     rounds = [one_run(local_values, incoming_values) for _ in range(runs)]
     last = rounds[-1]  # every run gives the same matches: the code is deterministic
     medians = {
@@ -198,6 +232,8 @@ def run(
             "seed": seed,
             "runs": runs,
             "birthdate_share": birthdate_share,
+            "home": home,
+            "febrl": febrl,
             "bloom_bits": BLOOM_BITS,
             "bloom_hashes": BLOOM_HASHES,
         },
@@ -238,6 +274,12 @@ def print_report(report: dict) -> None:
         f"recall of certain where the records hold more than a name: "
         f"{ours['recall_with_evidence']} of {ours['duplicates_with_evidence']} duplicates"
     )
+    print(
+        f"recall of certain where they share only a home locality, home phone or e-mail: "
+        f"{ours['recall_with_home_only']} of {ours['duplicates_with_home_only']}; "
+        f"where they share nothing but a name and a year: {ours['recall_name_only']} of "
+        f"{ours['duplicates_name_only']}"
+    )
     print(f"reasons: {ours['reasons']}; false certain siblings {ours['false_certain_siblings']}")
     print(f"blocking: {ours['blocking']}")
     for kind, row in ours["by_corruption"].items():
@@ -254,12 +296,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--birthdate-share", type=float, default=0.70, help="records with a full birth date"
     )
+    parser.add_argument(
+        "--without-home",
+        action="store_true",
+        help="leave the home address, home phone and e-mail out (the identifiers before)",
+    )
+    parser.add_argument(
+        "--febrl",
+        type=int,
+        choices=sorted(FEBRL_FILES),
+        help="FEBRL data set instead of generated persons (needs the bench extra)",
+    )
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
-    report = run(args.local, args.incoming, args.seed, args.runs, args.birthdate_share)
+    report = run(
+        args.local,
+        args.incoming,
+        args.seed,
+        args.runs,
+        args.birthdate_share,
+        home=not args.without_home,
+        febrl=args.febrl,
+    )
     print_report(report)
+    name = f"linkage-febrl{args.febrl}" if args.febrl else "linkage"
     output = args.output or (
-        BENCH / "results" / f"linkage-{datetime.now().strftime('%Y-%m-%dT%H%M%S')}.json"
+        BENCH / "results" / f"{name}-{datetime.now().strftime('%Y-%m-%dT%H%M%S')}.json"
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")

@@ -5,7 +5,12 @@ splicing two names of the same table ("Kova" + "renko"), weighted by Zipf's law 
 surname frequencies fall off so: the first names are shared by many, the tail by few).
 Incoming duplicates are local persons registered again at another mission, years later,
 with the corruptions of `corrupt` (typos, transliterations, swapped name order, missing
-birth dates, a birth year off by one). Deterministic by seed.
+birth dates, a birth year off by one). Each true person has a home (`Home`: the origin
+locality, its province, postal code, the family's phone, an e-mail address), of which
+each record holds a share (`HOME_SHARES`); a duplicate's family may have moved, or its
+locality be spelled differently; a sibling shares the family's home. The home is drawn
+from a second random stream, so names, dates, documents and phones are the same as
+without it. Deterministic by seed.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from dataclasses import dataclass, field, replace
 
 from bench import caseload_data as data
 from sync.linkage import PersonValues
-from sync.linkage_names import CYRILLIC_TO_LATIN
+from sync.linkage_encoding import gender_class
+from sync.linkage_names import CYRILLIC_TO_LATIN, name_tokens
 
 #: Countries whose names one mission may write in Cyrillic and another in Latin letters.
 CYRILLIC_COUNTRIES = {"UKR", "BLR", "KAZ", "MDA"}
@@ -38,6 +44,23 @@ _VARIANTS = (
     ("s", "ss"), ("th", "t"), ("ai", "ay"), ("e", "a"), ("o", "a"),
 )  # fmt: skip
 _KEYBOARD = "qwertyuiopasdfghjklzxcvbnm"
+
+#: Share of records holding each part of the person's home (origin) address. The locality
+#: (village, town or district, with its province) is what missions ask for family tracing
+#: and return, so most records hold it, mostly with its province; rural origin areas
+#: seldom use postal codes; a family or landline phone, and an e-mail address, are rarer
+#: still. (Streets are not generated: linkage does not encode them.)
+HOME_SHARES = {
+    "city": 0.80,
+    "state": 0.85,  # of the records with a city
+    "postcode": 0.20,
+    "home_phone": 0.25,
+    "email": 0.05,
+}
+MOVED = 0.10  #: duplicates whose family lives elsewhere now (another home, same phone 50%)
+CITY_RESPELLED = 0.15  #: duplicates whose locality another mission spells differently
+LOCALITIES = 150  #: origin localities per country, Zipf-weighted (source areas cluster)
+STATES = 12  #: provinces per country
 
 
 @dataclass
@@ -95,6 +118,49 @@ def build_pools(seed: int) -> dict[str, Pools]:
     return pools
 
 
+@dataclass(frozen=True)
+class Home:
+    """A person's true home: their family's, shared with siblings."""
+
+    city: str
+    state: str
+    postcode: str
+    home_phone: str
+    email: str | None
+
+
+@dataclass
+class Places:
+    """Localities of one country: (city, state, postcode) and their Zipf weights."""
+
+    localities: list[tuple[str, str, str]]
+    cumulative: list[float]
+
+
+def build_places(seed: int) -> dict[str, Places]:
+    """Per country: localities spliced from its family names (place names are so often
+    family names), each in one of `STATES` provinces, with a postal code."""
+    rng = random.Random(seed + 1)  # noqa: S311 - reproducible data, not secrets
+    places = {}
+    codes = [c.code for c in data.COUNTRIES] + list(data.LONG_TAIL)
+    by_code = {c.code: c for c in data.COUNTRIES}
+    for code in codes:
+        country = by_code.get(code)
+        family = country.family if country else data.GENERIC_FAMILY
+        cities = country.cities if country else data.GENERIC_CITIES
+        names = _grow(rng, tuple(cities) + family, LOCALITIES + STATES)
+        states = names[LOCALITIES:]
+        localities = [
+            (name, rng.choice(states), f"{rng.randrange(10**4, 10**5)}")
+            for name in names[:LOCALITIES]
+        ]
+        places[code] = Places(
+            localities,
+            list(itertools.accumulate(1 / rank for rank in range(1, LOCALITIES + 1))),
+        )
+    return places
+
+
 @dataclass
 class Truth:
     """What the generator knows: which incoming ref duplicates which local ref, and how."""
@@ -105,6 +171,9 @@ class Truth:
     #: Duplicates with evidence beyond the name: both birth dates, or the same document or
     #: phone on both records. The rest can at best be `possible` (or a rare name).
     with_evidence: set[str] = field(default_factory=set)
+    #: Duplicates whose two records hold the same home locality, postal code, home phone
+    #: or e-mail (as written, before normalization).
+    with_home: set[str] = field(default_factory=set)
     stats: Counter = field(default_factory=Counter)
 
 
@@ -120,6 +189,62 @@ class Population:
         )
         self.ages = [(lo, hi) for lo, hi, _ in data.AGE_BANDS]
         self.age_weights = list(itertools.accumulate(w for *_, w in data.AGE_BANDS))
+        self.places = build_places(seed)
+        #: Homes are drawn from their own stream: the other values stay as they were.
+        self.home_rng = random.Random(seed + 2)  # noqa: S311 - reproducible data
+
+    def home(self, person: PersonValues, country: str) -> Home:
+        """A family home in the person's country."""
+        rng, places = self.home_rng, self.places[country]
+        city, state, postcode = rng.choices(places.localities, cum_weights=places.cumulative)[0]
+        email = None
+        if rng.random() < 0.15:
+            first = (person.first_name or "x").lower().replace(" ", "")
+            email = f"{_latin(first).lower()}{rng.randrange(1, 1000)}@mail.example"
+        return Home(
+            city=city,
+            state=state,
+            postcode=postcode,
+            home_phone=f"+{rng.randrange(10**9, 10**10)}",
+            email=email,
+        )
+
+    def with_home(self, person: PersonValues, home: Home) -> PersonValues:
+        """What one record holds of the home (`HOME_SHARES`), in the record's script."""
+        rng = self.home_rng
+        cyrillic = any("а" <= ch.lower() <= "я" for ch in person.first_name or "")
+        written = to_cyrillic if cyrillic else (lambda name: name)
+        has_city = rng.random() < HOME_SHARES["city"]
+        has_state = has_city and rng.random() < HOME_SHARES["state"]
+        has_postcode = rng.random() < HOME_SHARES["postcode"]
+        has_phone = rng.random() < HOME_SHARES["home_phone"]
+        has_email = home.email is not None and rng.random() < HOME_SHARES["email"] / 0.15
+        return replace(
+            person,
+            mailing_city=written(home.city) if has_city else None,
+            mailing_state=written(home.state) if has_state else None,
+            mailing_postal_code=home.postcode if has_postcode else None,
+            home_phone=home.home_phone if has_phone else None,
+            email=home.email if has_email else None,
+        )
+
+    def moved_or_respelled(
+        self, home: Home, person: PersonValues, country: str
+    ) -> tuple[Home, tuple[str, ...]]:
+        """The home as the duplicate's mission hears of it, and what differs."""
+        rng, changes = self.home_rng, []
+        if rng.random() < MOVED:
+            changes.append("moved")
+            new = self.home(person, country)
+            phone = home.home_phone if rng.random() < 0.5 else new.home_phone
+            home = replace(new, home_phone=phone, email=home.email)
+        if rng.random() < CITY_RESPELLED:
+            changes.append("locality respelled")
+            if rng.random() < 0.5:
+                home = replace(home, city=typo(rng, home.city))
+            else:
+                home = replace(home, city=transliterate(rng, home.city, "other"))
+        return home, tuple(changes)
 
     def _pick(self, rng: random.Random, table: tuple[list[str], list[float]]) -> str:
         names, cumulative = table
@@ -277,10 +402,13 @@ def generate(
     population = Population(seed, birthdate_share)
     local: list[PersonValues] = []
     countries: list[str] = []
+    homes: list[Home] = []
     for i in range(local_count):
         person, country = population.person(rng, f"L{i}")
-        local.append(person)
+        home = population.home(person, country)
+        local.append(population.with_home(person, home))
         countries.append(country)
+        homes.append(home)
     truth = Truth()
     incoming: list[PersonValues] = []
     duplicates = round(incoming_count * duplicate_share)
@@ -288,19 +416,26 @@ def generate(
     for position in rng.sample(range(local_count), duplicates):
         ref = f"I{len(incoming)}"
         values, changes = corrupt(rng, local[position], countries[position], ref)
+        home, home_changes = population.moved_or_respelled(
+            homes[position], values, countries[position]
+        )
+        values = population.with_home(values, home)
         incoming.append(values)
         truth.duplicates[ref] = local[position].ref
         truth.corruptions[ref] = changes
-        truth.stats.update(changes)
+        truth.stats.update(changes + home_changes)
         if has_evidence(values, local[position]):
             truth.with_evidence.add(ref)
+        if shares_home(values, local[position]):
+            truth.with_home.add(ref)
     for position in rng.sample(range(local_count), siblings):
         ref = f"I{len(incoming)}"
-        incoming.append(sibling(rng, population, local[position], countries[position], ref))
+        brother_or_sister = sibling(rng, population, local[position], countries[position], ref)
+        incoming.append(population.with_home(brother_or_sister, homes[position]))
         truth.siblings.add(ref)
     while len(incoming) < incoming_count:
-        person, _ = population.person(rng, f"I{len(incoming)}")
-        incoming.append(person)
+        person, country = population.person(rng, f"I{len(incoming)}")
+        incoming.append(population.with_home(person, population.home(person, country)))
     rng.shuffle(incoming)
     truth.stats.update(duplicates=duplicates, siblings=siblings)
     return local, incoming, truth
@@ -313,16 +448,47 @@ def has_evidence(a: PersonValues, b: PersonValues) -> bool:
     return bool(same or (a.birthdate and b.birthdate))
 
 
+def shares_home(a: PersonValues, b: PersonValues) -> bool:
+    pairs = (
+        (a.mailing_city, b.mailing_city),
+        (a.mailing_postal_code, b.mailing_postal_code),
+        (a.email, b.email),
+    )
+    phones = {a.home_phone, a.mobile_phone} & {b.home_phone, b.mobile_phone} - {None}
+    return bool(phones) or any(x and x == y for x, y in pairs)
+
+
+def without_home(person: PersonValues) -> PersonValues:
+    """The record as the benchmark compared them before homes were encoded."""
+    return replace(
+        person,
+        home_phone=None,
+        email=None,
+        mailing_city=None,
+        mailing_state=None,
+        mailing_postal_code=None,
+    )
+
+
 def sibling(
     rng: random.Random, population: Population, of: PersonValues, country: str, ref: str
 ) -> PersonValues:
-    """A hard non-match: same family name, often the family's phone, born 1-6 years apart."""
+    """A hard non-match: same family name, another first name, often the family's phone
+    (and always its home: `generate` gives it), born 1-6 years apart."""
     other, _ = population.person(rng, ref)
+    # Parents do not give two children one first name: drawn again (from the home stream,
+    # so that the persons generated after are those of before) until it differs.
+    firsts = population.pools[country]
+    firsts = firsts.female if gender_class(other.gender) == "f" else firsts.male
+    first = other.first_name
+    while name_tokens(first) == name_tokens(of.first_name):
+        first = population._pick(population.home_rng, firsts)
     born = (of.birthdate or dt.date(of.birth_year or 1990, 6, 15)) + dt.timedelta(
         days=rng.choice((-1, 1)) * rng.randint(365, 6 * 365)
     )
     return replace(
         other,
+        first_name=first,
         second_name=of.second_name,
         birthdate=born if other.birthdate else None,
         birth_year=born.year,

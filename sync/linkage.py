@@ -4,24 +4,29 @@ Before a record from a peer becomes a new case, its person's `PersonEncoding` (s
 `sync.linkage_encoding`: keyed tokens and Bloom filters, never names) is matched against
 an index of the local persons' encodings:
 
-- **Candidates**: every local person sharing an exact token (document number, phone, birth
-  date, name + birth date), whatever the blocks say; and the persons in the shared blocks
-  (birth-year bucket with a name code; the name-code pair when a year is missing) whose
-  names are `NAME_REVIEW` alike, unless more than `MAX_NAME_ONLY` are: a name that common
-  decides nothing on its own. Persons are grouped by their name filters, so a name shared
-  by many is compared once per incoming person.
+- **Candidates**: every local person sharing an exact token (document number, phones,
+  e-mail, birth date, name + birth date), whatever the blocks say; and the persons in the
+  shared blocks (birth-year bucket with a name code; the name-code pair when a year is
+  missing) whose names are `NAME_REVIEW` alike, unless more than `MAX_NAME_ONLY` are: a
+  name that common decides nothing on its own, except among the few of the same home.
+  Persons are grouped by their name filters, so a name shared by many is compared once
+  per incoming person.
 - **Name similarity**: the Dice coefficient of the Bloom filters, the best of names as
   given, first and family swapped, and all names in any order.
 - **Decision**, explicit rules rather than fitted weights (thresholds measured with
   `bench/linkage.py`, see bench/LINKAGE.md): `certain` needs a name that agrees and an
-  independent exact agreement (document number, full birth date, or phone with no date
-  conflict), or a nearly identical rare name with the same birth year. With the same birth
-  date a less alike name is enough when its differing words are spellings no local person
-  has (typos and transliterations make new spellings; another real name is a known one,
-  Winkler's value-frequency idea applied to filters). A name that agrees
-  with nothing against it, or a name that agrees a little with an exact agreement, is
-  `possible` (the review queue); two different documents, two different birth dates or
-  two genders rule `certain` out.
+  independent exact agreement (document number, full birth date, or a phone or e-mail
+  with no date conflict), or a nearly identical rare name with the same birth year, or
+  the same home locality with the same birth year where no other person of that place has
+  the name. With the same birth date a less alike name is enough when its differing
+  words are spellings no local person has (typos and transliterations make new
+  spellings; another real name, such as a sibling's, is a known one: Winkler's
+  value-frequency idea applied to filters); with the same home, or a family's phone,
+  differing words must be such new spellings. A name that agrees with nothing against it,
+  or a name that agrees a little with an exact agreement, is `possible` (the review
+  queue); two different documents, two different birth dates or two genders rule
+  `certain` out; a different home locality does not (families move), it only does not
+  count.
 """
 
 from __future__ import annotations
@@ -31,6 +36,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from sync.linkage_compare import (
+    dice,
+    filter_similarity,
+    home_place,
+    name_similarity,
+    shares_contact,
+    with_counts,
+    year_fits,
+)
 from sync.linkage_encoding import (  # re-exported: the module callers import
     BLOOM_BITS,
     BLOOM_HASHES,
@@ -67,9 +81,11 @@ MAX_NAME_ONLY = 5  #: ...unless more local persons than this have such a name (t
 RARE_NAME_COUNT = 2
 #: Another candidate this alike makes a name-only decision ambiguous.
 RIVAL_NAME = 0.85
-#: A record with one name is at most this alike to a record with two: "Sokha" and
-#: "Sokha Sok" share all bigrams of one word, which says little (review only).
-ONE_NAME_CAP = 0.80
+#: The same home locality (or postal code), the same birth year (one apart or one unknown
+#: for a rare name), nothing against, each differing name a new spelling, nobody else of
+#: that place with that name, no rival candidate: names at least this alike (as much as a
+#: name needs to be a candidate at all; see bench/LINKAGE.md).
+NAME_WITH_HOME = 0.80
 #: Possible matches reported per incoming person, best first (the review queue shows them).
 MAX_POSSIBLE = 3
 
@@ -110,6 +126,12 @@ class LocalIndex:
     name_counts: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     #: Every first- and family-name filter some local person has: the known spellings.
     known_spellings: set[int] = field(default_factory=set)
+    #: (name id, locality or postal code token) -> positions: namesakes of one place.
+    by_name_home: dict[tuple[int, bytes], list[int]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    #: Locality or postal code token -> the name ids of its persons.
+    names_at_home: dict[bytes, set[int]] = field(default_factory=lambda: defaultdict(set))
 
     @classmethod
     def build(cls, encodings: Iterable[PersonEncoding]) -> LocalIndex:
@@ -124,7 +146,7 @@ class LocalIndex:
         name_key = (encoding.first, encoding.family, encoding.full)
         name_id = self.name_ids.setdefault(name_key, len(self.names))
         if name_id == len(self.names):
-            self.names.append(_with_counts(encoding))
+            self.names.append(with_counts(encoding))
         self.name_of.append(name_id)
         for key in encoding.blocks:
             self.blocks[key].setdefault(name_id, []).append(position)
@@ -135,20 +157,25 @@ class LocalIndex:
             self.exact[token].append(position)
         self.name_counts[encoding.full] += 1
         self.known_spellings.update((encoding.first, encoding.family))
+        for home in (encoding.city, encoding.postcode):
+            if home is not None:
+                self.by_name_home[(name_id, home)].append(position)
+                self.names_at_home[home].add(name_id)
 
     def candidates(self, incoming: PersonEncoding) -> dict[int, float]:
         """Positions worth a decision, with their name similarity.
 
         Every local person sharing an exact token (document, phone, birth date, name + birth
         date), and those whose names are `NAME_REVIEW` alike in the shared blocks, unless
-        more than `MAX_NAME_ONLY` are: a name that common decides nothing on its own.
+        more than `MAX_NAME_ONLY` are: a name that common decides nothing on its own, except
+        among the few of them with the same home locality.
         """
-        mine = _with_counts(incoming)
+        mine = with_counts(incoming)
         found: dict[int, float] = {}
         for token in exact_tokens(incoming):
             for position in self.exact.get(token, ()):
                 if position not in found:
-                    found[position] = _similarity(mine, self.names[self.name_of[position]])
+                    found[position] = filter_similarity(mine, self.names[self.name_of[position]])
         groups: list[dict[int, list[int]]] = [self.blocks.get(k, {}) for k in incoming.blocks]
         if incoming.name_pair is not None:
             groups.append(self.pairs_undated.get(incoming.name_pair, {}))
@@ -156,73 +183,63 @@ class LocalIndex:
                 groups.append(self.pairs_dated.get(incoming.name_pair, {}))
         similarity: dict[int, float] = {}
         alike: dict[int, float] = {}
+        homes = [t for t in (incoming.city, incoming.postcode) if t is not None]
         for group in groups:
             for name_id, positions in group.items():
                 value = similarity.get(name_id)
                 if value is None:
-                    value = similarity[name_id] = _similarity(mine, self.names[name_id])
+                    value = similarity[name_id] = filter_similarity(mine, self.names[name_id])
                 if value >= NAME_REVIEW:
                     alike.update(dict.fromkeys(positions, value))
             if len(alike) > MAX_NAME_ONLY:
-                return found
+                if not homes:
+                    return found
+                return found | self._same_home(incoming, homes, mine, groups, similarity)
         found.update(alike)
         return found
+
+    def _same_home(
+        self,
+        incoming: PersonEncoding,
+        homes: list[bytes],
+        mine: tuple[int, int, int, int, int, int],
+        groups: list[dict[int, list[int]]],
+        similarity: dict[int, float],
+    ) -> dict[int, float]:
+        """Too common a name in the blocks: only the persons of the same home locality with
+        such a name (and a birth year that does not differ by more than one), if few."""
+        alike: dict[int, float] = {}
+        here = set().union(*(self.names_at_home.get(home, ()) for home in homes))
+        for group in groups:
+            for name_id in group.keys() & here:
+                value = similarity.get(name_id)
+                if value is None:
+                    value = similarity[name_id] = filter_similarity(mine, self.names[name_id])
+                if value < NAME_REVIEW:
+                    continue
+                for home in homes:
+                    for position in self.by_name_home.get((name_id, home), ()):
+                        local = self.encodings[position]
+                        if year_fits(incoming, local) and home_place(incoming, local) == "same":
+                            alike[position] = value
+        return alike if len(alike) <= MAX_NAME_ONLY else {}
 
     def __len__(self) -> int:
         return len(self.encodings)
 
 
 def exact_tokens(encoding: PersonEncoding) -> list[bytes]:
-    tokens = (encoding.document, encoding.phone, encoding.birthdate, encoding.name_dob)
-    return [t for t in tokens if t is not None]
-
-
-def dice(a: int, b: int) -> float:
-    """Dice coefficient of two Bloom filters: 2|a∧b| / (|a| + |b|)."""
-    total = a.bit_count() + b.bit_count()
-    return 2 * (a & b).bit_count() / total if total else 0.0
-
-
-def name_similarity(a: PersonEncoding, b: PersonEncoding) -> float:
-    """The best of: names as given, first and family swapped, all names in any order."""
-    return _similarity(_with_counts(a), _with_counts(b))
-
-
-def _with_counts(e: PersonEncoding) -> tuple[int, int, int, int, int, int]:
-    return (
-        e.first,
-        e.family,
-        e.full,
-        e.first.bit_count(),
-        e.family.bit_count(),
-        e.full.bit_count(),
+    """The tokens that make a candidate whatever the blocks say. Not the locality: a whole
+    village would be a candidate; it decides among the candidates the names found."""
+    tokens = (
+        encoding.document,
+        encoding.phone,
+        encoding.home_phone,
+        encoding.email,
+        encoding.birthdate,
+        encoding.name_dob,
     )
-
-
-#: Below this Dice of the sorted full names, neither order of first and family reaches
-#: NAME_POSSIBLE either (they share most bigrams), so the two are not computed: speed.
-_FULL_PREFILTER = 0.4
-
-
-def _similarity(
-    a: tuple[int, int, int, int, int, int], b: tuple[int, int, int, int, int, int]
-) -> float:
-    a_first, a_family, a_full, na_first, na_family, na_full = a
-    b_first, b_family, b_full, nb_first, nb_family, nb_full = b
-    total = na_full + nb_full
-    best = 2 * (a_full & b_full).bit_count() / total if total else 0.0
-    a_both, b_both = na_first and na_family, nb_first and nb_family
-    if not (a_both and b_both):
-        return min(best, ONE_NAME_CAP) if (a_both or b_both) else best
-    if best < _FULL_PREFILTER:
-        return best
-    straight = (a_first & b_first).bit_count() / (na_first + nb_first) + (
-        a_family & b_family
-    ).bit_count() / (na_family + nb_family)
-    swapped = (a_first & b_family).bit_count() / (na_first + nb_family) + (
-        a_family & b_first
-    ).bit_count() / (na_family + nb_first)
-    return max(best, straight, swapped)  # each half of a mean of two Dice is |a∧b|/(|a|+|b|)
+    return [t for t in tokens if t is not None]
 
 
 def compare(
@@ -248,7 +265,8 @@ def _decide(
     other_document = (
         not same_document and incoming.document is not None and local.document is not None
     )
-    same_phone = incoming.phone is not None and incoming.phone == local.phone
+    same_phone = shares_contact(incoming, local)
+    same_mobile = incoming.phone is not None and incoming.phone == local.phone
     both_dates = incoming.birthdate is not None and local.birthdate is not None
     same_date = both_dates and incoming.birthdate == local.birthdate
     if incoming.birth_year is None or local.birth_year is None:
@@ -261,6 +279,7 @@ def _decide(
         incoming.gender is not None and local.gender is not None and incoming.gender != local.gender
     )
     conflict = other_document or gender_differs or (both_dates and not same_date)
+    same_home = home_place(incoming, local) == "same"
     if same_document and name >= NAME_WITH_DOCUMENT:
         status, reason = "certain", "document"
     elif (
@@ -272,14 +291,25 @@ def _decide(
         )
     ):
         status, reason = "certain", "birthdate"
-    elif same_phone and name >= NAME_WITH_BIRTHDATE and not conflict and year != "far":
-        status, reason = "certain", "phone"  # a family shares a phone: names must agree
     elif (
-        name >= NAME_ALONE_CERTAIN
-        and year == "same"
+        same_phone
+        and name >= NAME_WITH_BIRTHDATE
         and not conflict
-        and index.name_counts.get(local.full, 0) <= RARE_NAME_COUNT
+        and year != "far"
+        and (same_mobile or _novel_spelling(incoming, local, index))
+    ):  # a family shares a phone: names must agree; a family's home phone or e-mail (or a
+        # mobile against it) also a new spelling where they differ (a sibling's is known)
+        status, reason = "certain", "phone"
+    elif (
+        same_home
+        and name >= NAME_WITH_HOME
+        and not conflict
+        and (year == "same" or (year != "far" and _rare(local, index)))
+        and _novel_spelling(incoming, local, index)
+        and _only_one_at_home(local, index)
     ):
+        status, reason = "certain", "home"  # a family shares a home: no rival (match_one)
+    elif name >= NAME_ALONE_CERTAIN and year == "same" and not conflict and _rare(local, index):
         status, reason = "certain", "rare name"
     elif same_document or same_date:
         status, reason = "possible", "document" if same_document else "birthdate"
@@ -287,8 +317,29 @@ def _decide(
         status, reason = "possible", "name"
     else:
         return None
-    evidence = 0.5 * same_document + 0.3 * same_date + 0.2 * same_phone + 0.1 * (year == "same")
+    evidence = (
+        0.5 * same_document
+        + 0.3 * same_date
+        + 0.2 * same_phone
+        + 0.1 * (year == "same")
+        + 0.1 * same_home
+    )
     return name + evidence, status, reason
+
+
+def _rare(local: PersonEncoding, index: LocalIndex) -> bool:
+    return index.name_counts.get(local.full, 0) <= RARE_NAME_COUNT
+
+
+def _only_one_at_home(local: PersonEncoding, index: LocalIndex) -> bool:
+    """Whether no other local person of the same locality (or postal code) has this name:
+    where namesakes live, one more of another year is likely (see bench/LINKAGE.md)."""
+    name_id = index.name_ids.get((local.first, local.family, local.full))
+    return all(
+        len(index.by_name_home.get((name_id, home), ())) <= 1
+        for home in (local.city, local.postcode)
+        if home is not None
+    )
 
 
 def _novel_spelling(incoming: PersonEncoding, local: PersonEncoding, index: LocalIndex) -> bool:
@@ -326,7 +377,7 @@ def match_one(incoming: PersonEncoding, index: LocalIndex) -> list[Match]:
     found.sort(key=lambda row: row[0], reverse=True)
     certain = [row for row in found if row[1] == "certain"]
     if certain and (
-        certain[0][2] != "rare name" or sum(n >= RIVAL_NAME for n in candidates.values()) <= 1
+        certain[0][2] not in NEEDS_NO_RIVAL or _alone(incoming, certain[0][3], candidates, index)
     ):
         chosen, status = certain[:1], "certain"
     else:
@@ -335,6 +386,22 @@ def match_one(incoming: PersonEncoding, index: LocalIndex) -> list[Match]:
         Match(incoming.ref, encodings[p].ref, status, round(score, 4), round(name, 4), reason)
         for score, _, reason, name, p in chosen
     ]
+
+
+#: Certain by these reasons only if no other candidate's name is as alike (or RIVAL_NAME).
+NEEDS_NO_RIVAL = ("rare name", "home")
+
+
+def _alone(
+    incoming: PersonEncoding, name: float, candidates: dict[int, float], index: LocalIndex
+) -> bool:
+    """Whether the chosen candidate is the only one whose name is this alike (or
+    RIVAL_NAME), not counting those known to live elsewhere."""
+    level = min(name, RIVAL_NAME)
+    rivals = [p for p, n in candidates.items() if n >= level]
+    if len(rivals) > 1:
+        rivals = [p for p in rivals if home_place(incoming, index.encodings[p]) != "other"]
+    return len(rivals) <= 1
 
 
 def match(incoming: Iterable[PersonEncoding], index: LocalIndex) -> list[Match]:

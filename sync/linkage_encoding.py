@@ -18,6 +18,12 @@ it; only a `PersonEncoding` travels:
   of Niedermeyer et al. (2014) exploits; the cost is the same since bigrams are cached.
 - **Birth date, birth year and gender** as keyed tokens, so that equality, a year off by
   one and disagreement can be told without sending the values.
+- **Home address and contacts** (the origin address a mission records for family tracing
+  and return): keyed tokens of the normalized home locality (city or village, and with
+  its state or district), of the postal code, of the home phone (compared with either
+  phone) and of the e-mail address. A family shares all of these, so they only ever add
+  to names and birth years. The street is not encoded: it would decide next to nothing
+  the locality does not (bench/LINKAGE.md), and what is not needed does not travel.
 - **Blocking keys** (keyed): the birth year in two-year buckets with the phonetic code of
   each first- and family-name word, so a typo in one name or a year off by one still
   meets; and, for a missing or wrong birth year, the pair of the first and family names'
@@ -54,6 +60,11 @@ class PersonValues:
     gender: str | None = None
     identity_number: str | None = None
     mobile_phone: str | None = None
+    home_phone: str | None = None
+    email: str | None = None
+    mailing_city: str | None = None
+    mailing_state: str | None = None
+    mailing_postal_code: str | None = None
 
     @classmethod
     def from_person(cls, person, ref: str | None = None) -> PersonValues:
@@ -68,6 +79,11 @@ class PersonValues:
             gender=person.gender,
             identity_number=person.identity_number,
             mobile_phone=person.mobile_phone,
+            home_phone=person.home_phone,
+            email=person.email,
+            mailing_city=person.mailing_city,
+            mailing_state=person.mailing_state,
+            mailing_postal_code=person.mailing_postal_code,
         )
 
 
@@ -88,6 +104,11 @@ class PersonEncoding:
     birth_year: bytes | None = None
     near_years: frozenset[bytes] = frozenset()  #: tokens of birth year - 1 and + 1
     gender: bytes | None = None
+    home_phone: bytes | None = None  #: keyed token of the home phone (same kind as `phone`)
+    email: bytes | None = None  #: keyed token of the e-mail address
+    city: bytes | None = None  #: keyed token of the home locality (city, town or village)
+    city_state: bytes | None = None  #: keyed token of the locality with its state/district
+    postcode: bytes | None = None  #: keyed token of the postal code
 
     def as_json(self) -> dict:
         def b64(value: bytes | None) -> str | None:
@@ -110,6 +131,11 @@ class PersonEncoding:
             "birth_year": b64(self.birth_year),
             "near_years": sorted(b64(t) for t in self.near_years),
             "gender": b64(self.gender),
+            "home_phone": b64(self.home_phone),
+            "email": b64(self.email),
+            "city": b64(self.city),
+            "city_state": b64(self.city_state),
+            "postcode": b64(self.postcode),
         }
 
     @classmethod
@@ -134,6 +160,11 @@ class PersonEncoding:
             birth_year=raw(data.get("birth_year")),
             near_years=frozenset(raw(t) for t in data.get("near_years", ())),
             gender=raw(data.get("gender")),
+            home_phone=raw(data.get("home_phone")),  # absent from older peers' encodings
+            email=raw(data.get("email")),
+            city=raw(data.get("city")),
+            city_state=raw(data.get("city_state")),
+            postcode=raw(data.get("postcode")),
         )
 
 
@@ -157,6 +188,28 @@ def normalize_phone(value: str | None) -> str:
     return digits[-9:] if len(digits) >= 7 else ""
 
 
+def normalize_email(value: str | None) -> str:
+    """Trimmed and case-folded; an address without "@" is not one."""
+    text = (value or "").strip().casefold()
+    return text if "@" in text[1:-1] else ""
+
+
+def normalize_place(value: str | None) -> str:
+    """A place name as names are made comparable (script, diacritics, folding), and
+    without the words that say what kind of place it is ("village", "district")."""
+    return " ".join(w for w in name_tokens(value) if w not in PLACE_WORDS)
+
+
+#: Words that name the kind of place, dropped from localities: "Kampot Province" and
+#: "Kampot" are one place.
+PLACE_WORDS = frozenset(
+    name_tokens(
+        "village town city district province oblast raion rayon region state prefecture "
+        "county commune ward khan srok khet amphoe tambon changwat selo misto"
+    )
+)
+
+
 class Encoder:
     """Encodes persons with one linkage secret.
 
@@ -172,6 +225,7 @@ class Encoder:
         self._bigram_bits: dict[str, int] = {}
         self._blooms: dict[tuple[str, ...], int] = {}
         self._tokens: dict[str, bytes] = {}
+        self._places: dict[tuple[str | None, str | None], tuple[bytes | None, bytes | None]] = {}
 
     def token(self, text: str) -> bytes:
         """Keyed token of a tagged plain value ("dob|1990-01-31")."""
@@ -180,6 +234,20 @@ class Encoder:
             found = hmac.digest(self._token_key, text.encode(), "sha256")[:TOKEN_BYTES]
             if len(self._tokens) < 100_000:  # years, genders, codes repeat; dates less
                 self._tokens[text] = found
+        return found
+
+    def place(self, city: str | None, state: str | None) -> tuple[bytes | None, bytes | None]:
+        """Keyed tokens of a home locality, and of it with its state (None where absent).
+        Localities repeat, as names do: cached."""
+        found = self._places.get((city, state))
+        if found is None:
+            town, region = normalize_place(city), normalize_place(state)
+            found = (
+                self.token(f"city|{town}") if town else None,
+                self.token(f"city-state|{town}|{region}") if town and region else None,
+            )
+            if len(self._places) < 100_000:
+                self._places[(city, state)] = found
         return found
 
     def _bigram(self, gram: str) -> int:
@@ -215,6 +283,10 @@ class Encoder:
         if person.birthdate and everything:
             name_dob = self.token(f"name-dob|{' '.join(everything)}|{person.birthdate}")
         gender = gender_class(person.gender)
+        home_phone = normalize_phone(person.home_phone)
+        email = normalize_email(person.email)
+        city, city_state = self.place(person.mailing_city, person.mailing_state)
+        postcode = normalize_identifier(person.mailing_postal_code)
         return PersonEncoding(
             ref=person.ref,
             first=self.bloom(first),
@@ -233,6 +305,11 @@ class Encoder:
                 else frozenset()
             ),
             gender=self.token(f"gender|{gender}") if gender else None,
+            home_phone=self.token(f"phone|{home_phone}") if home_phone else None,
+            email=self.token(f"email|{email}") if email else None,
+            city=city,
+            city_state=city_state,
+            postcode=self.token(f"postcode|{postcode}") if postcode else None,
         )
 
 

@@ -46,6 +46,11 @@ VALUE_COLUMNS = (
     Person.gender,
     Person.identity_number,
     Person.mobile_phone,
+    Person.home_phone,
+    Person.email,
+    Person.mailing_city,
+    Person.mailing_state,
+    Person.mailing_postal_code,
 )
 
 
@@ -104,6 +109,11 @@ def received_encoding(data: object) -> PersonEncoding:
         encoding.birthdate,
         encoding.birth_year,
         encoding.gender,
+        encoding.home_phone,
+        encoding.email,
+        encoding.city,
+        encoding.city_state,
+        encoding.postcode,
         *encoding.blocks,
         *encoding.near_years,
     ]
@@ -234,6 +244,11 @@ def _values(row) -> PersonValues:
         gender=row.gender,
         identity_number=row.identity_number,
         mobile_phone=row.mobile_phone,
+        home_phone=row.home_phone,
+        email=row.email,
+        mailing_city=row.mailing_city,
+        mailing_state=row.mailing_state,
+        mailing_postal_code=row.mailing_postal_code,
     )
 
 

@@ -17,7 +17,7 @@ from server.cases.queries import is_retrafficked
 from server.extensions import db
 from sync.linkage import Encoder, PersonValues
 from sync.linkage_secret import new_secret, write_linkage_secret
-from sync.linkage_store import current_linkage, refresh_encodings
+from sync.linkage_store import current_linkage, find_matches, refresh_encodings
 from sync.models import PersonLinkage, SyncOutbox, SyncReview
 from sync.outbox import record_case_change
 from sync.registry import Registry
@@ -210,6 +210,28 @@ def test_a_changed_person_is_encoded_again_before_matching(app_context, register
     assert registered.needs_linkage is True
     assert refresh_encodings(linkage) == 1
     assert db.session.get(PersonLinkage, registered.id).encoding != before
+
+
+def test_the_home_locality_is_kept_as_a_token_and_links_without_a_birth_date(
+    app_context, registered, secret
+):
+    """KHM noted Sreypov's home village; THA has only her birth year and a typo."""
+    registered.mailing_city = "Kampong Cham"
+    registered.mailing_state = "Kampong Cham Province"
+    db.session.commit()
+    linkage = current_linkage()
+    refresh_encodings(linkage)
+    kept = db.session.get(PersonLinkage, registered.id).encoding
+    assert kept["city"] and kept["city_state"] and "kampong" not in json.dumps(kept).casefold()
+    incoming = PersonValues(
+        ref="THA-1",
+        first_name="Sreypov",
+        second_name="Chhorm",
+        birth_year=BIRTHDATE.year,
+        mailing_city="KAMPONG CHAM",
+    )
+    [found] = find_matches(Encoder(secret).encode(incoming), linkage)
+    assert (found.local, found.status, found.reason) == (str(registered.id), "certain", "home")
 
 
 # ---- the sending end -------------------------------------------------------------------

