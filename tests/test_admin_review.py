@@ -252,3 +252,25 @@ def test_a_decision_needs_the_csrf_token(app, make, two_candidates):
         token = csrf_token(client.get("/admin/sync/review").text)
         assert client.post(url, data={"csrf_token": token}).status_code == 302
         assert review_state(two_candidates.id) == "rejected"
+
+
+def test_the_queue_is_paged_oldest_first_and_keeps_the_kind(make, admin_client, monkeypatch):
+    from server.pages import review as review_page
+
+    monkeypatch.setattr(review_page, "PAGE_SIZE", 2)
+    project = make.project()
+    items = []
+    known = person_with_case(project.id, "KHM", "KHM-0")
+    for n in range(5):
+        incoming = person_with_case(project.id, "THA", f"THA-{n}")
+        match = Match("in", str(known.id), "possible", 1.0, 0.8, "name")
+        items.append(review.propose_duplicate(incoming.cases[0], [match]).id)
+    db.session.commit()
+    first = admin_client.get("/admin/sync/review?kind=possible_duplicate").text
+    assert f'id="review-{items[0]}"' in first and f'id="review-{items[2]}"' not in first
+    assert "page 1 of 3" in first
+    assert 'href="/admin/sync/review?page=2&amp;kind=possible_duplicate"' in first
+    last = admin_client.get("/admin/sync/review?kind=possible_duplicate&page=3").text
+    assert f'id="review-{items[4]}"' in last and f'id="review-{items[0]}"' not in last
+    beyond = admin_client.get("/admin/sync/review?kind=possible_duplicate&page=9").text
+    assert f'id="review-{items[4]}"' in beyond  # past the end: the last page

@@ -212,6 +212,21 @@ def test_app_users_made_and_revoked_are_recorded_without_their_names(admin, make
     assert "Sokha" not in as_text(made) + as_text(revoked)
 
 
+def test_each_showing_of_an_app_users_qr_code_is_recorded(admin, make):
+    """The QR code carries the phone's key: who was shown it, and when, is kept."""
+    _, client = admin
+    project = make.project()
+    client.post(f"/projects/{project.id}/app-users", data={"display_name": "Sokha's phone"})
+    [made] = events("app_user.create")
+    for kind in ("png", "svg"):
+        image = client.get(f"/v1/projects/{project.id}/app-users/{made.object_id}/qr.{kind}")
+        assert image.status_code == 200
+    shown = events("app_user.qr")
+    assert [e.object_id for e in shown] == [made.object_id] * 2
+    assert all(e.details == {"project_id": project.id} for e in shown)
+    assert "Sokha" not in "".join(as_text(e) for e in shown)
+
+
 # ---- the page and its export ----------------------------------------------------------------
 
 

@@ -106,7 +106,11 @@ def app_user_qr(project_id: int, app_user_id: int, kind: str):
     if kind not in ("png", "svg"):
         return api_error(404.1, "Could not find the resource you were looking for.", 404)
     project = _managed_project(project_id)
-    settings = ops.collect_settings(_app_user(project, app_user_id), project, request.host_url)
+    app_user = _app_user(project, app_user_id)
+    settings = ops.collect_settings(app_user, project, request.host_url)
+    # Whoever holds the image holds the phone's access: each showing is kept.
+    ops.record_app_user_change("app_user.qr", app_user, current_user().id, request.remote_addr)
+    db.session.commit()
     content_type = "image/png" if kind == "png" else "image/svg+xml"
     response = Response(ops.qr_image(settings, kind), content_type=content_type)
     response.headers["Cache-Control"] = "no-store"  # the image carries a credential

@@ -41,6 +41,7 @@ ACTIONS = {
     "project.key": "turned on a project's managed encryption (the passphrase is never recorded)",
     "app_user.create": "created an app user (a phone's access)",
     "app_user.revoke": "revoked an app user",
+    "app_user.qr": "was shown an app user's QR code (it carries the phone's key)",
     "app_user.forms": "gave an app user (a phone) forms or took them away",
     "sync.retry": "sent a peer mission's dead-lettered changes again",
     "user.create": "created a user (name and password never recorded)",

@@ -18,7 +18,7 @@ from sync import review, transfers
 from sync.delivery import wake_deliveries
 from sync.models import REVIEW_KINDS, SyncReview
 
-#: Items listed at once, oldest first; decide them and the next ones come up.
+#: Items listed a page at a time, oldest first.
 PAGE_SIZE = 50
 #: Headings of the kinds; a kind not named here reads as its code ("new_kind": "New kind").
 KIND_TITLES = {
@@ -47,12 +47,17 @@ def review_page():
     if kind is not None and kind not in REVIEW_KINDS:
         abort(404)
     counts = review_counts()
+    total = counts[kind] if kind else sum(counts.values())
+    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    number = min(max(request.args.get("page", 1, type=int), 1), pages)
     return render_template(
         "review.html",
-        items=review.open_reviews(kind, limit=PAGE_SIZE),
+        items=review.open_reviews(kind, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE),
         counts=counts,
         kind=kind,
-        total=counts[kind] if kind else sum(counts.values()),
+        total=total,
+        number=number,
+        pages=pages,
         reasons=transfers.REASONS,
     )
 
