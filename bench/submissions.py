@@ -278,11 +278,14 @@ def procfile_lines() -> dict[str, str]:
     return lines
 
 
-def web_argv(port: int, app_spec: str | None = None) -> list[str]:
-    """The Procfile's web: command with $PORT substituted; optionally another app module."""
+def web_argv(port: int, app_spec: str | None = None, workers: int | None = None) -> list[str]:
+    """The Procfile's web: command with $PORT substituted; optionally another app module,
+    or another number of gunicorn workers (an experiment: both targets get the same)."""
     command = procfile_lines()["web"]
     command = re.sub(r"\$\{PORT(?::-[^}]*)?\}|\$PORT\b", str(port), command)
     argv = shlex.split(command)
+    if workers is not None:
+        argv[argv.index("--workers") + 1] = str(workers)
     if app_spec is not None:
         if argv[-1] != CASEBRIDGE_APP:
             raise SystemExit(f"Procfile web: line does not end with {CASEBRIDGE_APP!r}: {argv}")
@@ -631,6 +634,12 @@ def main(argv: list[str] | None = None) -> int:
         default="procfile",
         help="none: no RQ worker (an experiment: what the worker's CPU costs the web tier)",
     )
+    parser.add_argument(
+        "--web-workers",
+        type=int,
+        default=None,
+        help="an experiment: this many gunicorn workers for both targets instead of the Procfile's",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary instance")
     parser.add_argument("--output", type=Path, default=None, help="JSON file to write")
     args = parser.parse_args(argv)
@@ -675,8 +684,8 @@ def main(argv: list[str] | None = None) -> int:
         cb_port, base_port = free_port(), free_port()
         while base_port == cb_port:
             base_port = free_port()
-        cb_argv = web_argv(cb_port)
-        base_argv = web_argv(base_port, BASELINE_APP)
+        cb_argv = web_argv(cb_port, workers=args.web_workers)
+        base_argv = web_argv(base_port, BASELINE_APP, workers=args.web_workers)
         worker_argv = shlex.split(procfile_lines()["worker"])
         logs = instance / "logs"
         logs.mkdir()
