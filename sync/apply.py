@@ -5,6 +5,11 @@
   statement says it may go back to its owner only. Fields present in the payload are set;
   fields absent are left as they are (a field this mission changed and the owner does not
   send stays).
+- An **upsert from a case's owner naming another mission as owner** is the owner's word
+  that it transferred the case (sync.outbox.record_owner_handover): the copy follows the
+  new owner (owner_mission, and a copy consent statement naming the old owner, updated;
+  a version records it). Only the current owner's word is taken, and never for this
+  mission itself: it owns a case only by accepting a transfer.
 - An **upsert from a mission holding a copy of a case this mission owns** (its follow-up
   there; only from a mission this one shared the case with, and still shares it with)
   sets the fields it changed. This mission then routes its new version as usual:
@@ -135,6 +140,7 @@ def apply_handed_over(case: Case | None, change: dict, own_mission: str, registr
 
 def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str, registry) -> str:
     origin = change["origin_mission"]
+    handed_to = None
     if case is None:
         if payload.owner_mission != origin or origin == own_mission:
             return IGNORED  # only an owner shares a case; a case of ours that is gone stays gone
@@ -142,6 +148,7 @@ def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str,
         created = True
     elif case.owner_mission == origin != own_mission:
         created, linked, possible = False, {}, []  # the owner's newer view of our copy
+        handed_to = _handed_to(origin, payload.owner_mission, own_mission, registry)
     elif (
         case.owner_mission == own_mission
         and payload.owner_mission == own_mission
@@ -180,7 +187,9 @@ def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str,
     if not owner_here and CONSENT in decided.take:
         copy_consent(case, origin, payload.purposes)
     take_in(clock, payload.clock, decided.taken())
-    if not (created or fields or records or decided.merged or decided.conflicts):
+    if handed_to is not None:
+        follow_new_owner(case, origin, handed_to)
+    if not (created or handed_to or fields or records or decided.merged or decided.conflicts):
         return APPLIED  # nothing new (e.g. the owner's echo of our own follow-up)
     if case.label is None and case.reference:
         case.label = case.reference
@@ -192,6 +201,7 @@ def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str,
         version=case.version,
         sync_change_id=change["change_id"],
         changes=changes
+        | ({"owner_mission": {"from": origin, "to": handed_to}} if handed_to else {})
         | ({"linked": linked} if linked else {})
         | ({"merged": decided.merged} if decided.merged else {}),
         conflicts=[c.field for c in decided.conflicts],
@@ -210,6 +220,40 @@ def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str,
     if case.owner_mission == own_mission:
         record_case_change(db.session, case, version, registry=registry, own_mission=own_mission)
     return APPLIED
+
+
+def _handed_to(
+    owner: str, named: str | None, own_mission: str, registry: Registry | None
+) -> str | None:
+    """The mission the copy's owner says it transferred the case to, if it is one to
+    follow: a registered mission other than the owner and this one (a copy never takes
+    ownership for itself from an upsert: only by accepting a transfer)."""
+    if named is None or named in (owner, own_mission):
+        return None
+    registry = registry if registry is not None else load_registry()
+    return named if registry.get(named) is not None else None
+
+
+def follow_new_owner(case: Case, old_owner: str, new_owner: str) -> None:
+    """The copy's owner is the new owner now. A consent statement that let the copy go back
+    to the old owner lets it go to the new one instead; a statement of the copy's own
+    (withdrawn, or naming other missions) stays as it is."""
+    case.owner_mission = new_owner
+    consent = case.consent
+    to_old_owner = consent is not None and list(consent.recipient_missions or []) == [old_owner]
+    if not to_old_owner or consent.withdrawn:
+        return
+    case.consents.append(
+        Consent(
+            uuid=new_uuid(),
+            given=consent.given,
+            sharing=consent.sharing,
+            research=consent.research,
+            purposes=list(consent.purposes or []),
+            recipient_missions=[new_owner],
+            withdrawn=False,
+        )
+    )
 
 
 def _protected_at_copy(owner: str, registry: Registry | None) -> frozenset[str]:

@@ -102,6 +102,35 @@ def case_handover_payload(session: Session, case: Case, mission: Mission) -> dic
     return payload
 
 
+def record_owner_handover(
+    session: Session,
+    case: Case,
+    case_version: CaseVersion,
+    *,
+    registry: Registry | None = None,
+    own_mission: str | None = None,
+) -> list[SyncOutbox]:
+    """After a transfer, tell each other mission holding a copy who owns the case now.
+
+    The old owner is the only one whose word those copies take (sync.apply). The upsert
+    names the new owner and holds no field, record or consent: what the copies receive
+    next is the new owner's routing and consent decision. Keyed like any upsert of this
+    version (a replay adds nothing). Returns the rows added; the caller commits.
+    """
+    own_mission = own_mission or current_app.config["MISSION_CODE"]
+    registry = registry if registry is not None else load_registry()
+    clock = load_clock(session, case.uuid)
+    rows = []
+    for code in sorted(previously_shared(session, case.uuid) - {case.owner_mission, own_mission}):
+        if registry.get(code) is None:
+            continue  # no longer registered: nothing can reach it
+        payload = {"case": {"owner_mission": case.owner_mission, "fields": {}}, "records": []}
+        payload["clock"] = clock_payload(clock, payload)
+        route = Route(code, "upsert", payload)
+        rows.append(_queue(session, case.uuid, case_version.version, route, own_mission))
+    return [row for row in rows if row is not None]
+
+
 def record_case_change(
     session: Session,
     case: Case,

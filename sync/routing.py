@@ -20,7 +20,10 @@ Plain functions over a Case and the registry; no database, no HTTP.
    linked too, with its allow-list; when the referral ends, rule 4 withdraws its copy.
 6. A copy of another mission's case (received here, then followed up here) is linked to
    its owner only, and carries only what this version changed (`only_changes`): the owner
-   holds the consent statement and relays to the other linked missions itself.
+   holds the consent statement and relays to the other linked missions itself. A former
+   owner (the case transferred away) tombstones none of the missions it shared the case
+   with: they were told the new owner (sync.outbox.record_owner_handover), whose routing
+   decides what they hold.
 """
 
 from __future__ import annotations
@@ -101,11 +104,13 @@ def route_case(
     referred: Iterable[str] = (),
 ) -> list[Route]:
     """What to send to each mission for the case as it is now, by mission code."""
+    shared_before = set(previously_shared)
     if case.owner_mission == own_mission:
         linked = linked_missions(case, registry, own_mission) | set(referred)
     else:
         linked = {case.owner_mission}  # a copy goes back to its owner, who relays
-    shared_before = set(previously_shared)
+        # a former owner's other copies follow the new owner now: theirs to withdraw
+        shared_before &= linked
     routes = []
     for code in sorted(linked | shared_before):
         mission = registry.get(code)

@@ -125,13 +125,15 @@ def _received_answer(
 
 
 def _hand_over(case: Case, transfer: SyncTransfer, registry: Registry | None) -> None:
-    """The recipient owns the case now: a new version here, and the case sent to it."""
-    from sync.outbox import case_handover_payload
+    """The recipient owns the case now: a new version here, the case sent to it, and the
+    other missions holding a copy told who their owner is now."""
+    from sync.outbox import case_handover_payload, record_owner_handover
 
     registry = registry if registry is not None else load_registry()
     case.owner_mission = transfer.to_mission
     moved = {"from": transfer.from_mission, "to": transfer.to_mission}
-    new_version(case, {"owner_mission": moved})
+    version = new_version(case, {"owner_mission": moved})
+    record_owner_handover(db.session, case, version, registry=registry)
     mission = registry.get(transfer.to_mission)
     if mission is None:
         return  # no longer registered: nothing can reach it

@@ -66,6 +66,7 @@ ALLOWED = {
         "cas_FollowUpDate",
         "prs_NumberOfChildren",
     ),
+    ("KHM", "MMR"): ("cas_ReintegrationStatus", "prs_Gender"),
 }
 
 REINTEGRATION_MD = """
@@ -863,3 +864,86 @@ def test_a_rejected_transfer_leaves_the_case_with_tha_and_nothing_at_khm(nodes, 
     assert khm.case(case_uuid) is None
     assert [kind for _, kind, _ in khm.inbox(case_uuid)] == ["transfer_request"]
     assert [row[1] for row in tha.outbox(case_uuid)] == ["transfer_request"]
+
+
+def test_after_a_transfer_mmrs_copy_follows_khm_and_thas_follow_up_leaves_it(nodes, phones):
+    """THA's case about a Myanmar citizen is at MMR as a copy; THA transfers it to KHM,
+    which accepts: MMR's copy then says KHM owns it, takes KHM's follow-up (its allowed
+    fields), and THA's next follow-up, as a copy's, goes to KHM only (no tombstone)."""
+    tha, khm, mmr = nodes["THA"], nodes["KHM"], nodes["MMR"]
+    xml, _, case_uuid = screening_xml(
+        first="Thida",
+        family="Aung",
+        citizenship="MMR",
+        events=(("exploitation", "THA", "2024-02-01"),),
+    )
+    tha.submit(phones["THA"], xml)
+    copy = wait_until(arrived(mmr, case_uuid), 30, "THA's case at MMR", tha, mmr)
+    assert copy["owner"] == "THA" and copy["gender"] == "Feminine"
+
+    def name_recipients() -> None:
+        case = db.session.scalar(select(Case).where(Case.uuid == case_uuid))
+        case.consents.append(
+            Consent(
+                uuid=str(uuid.uuid4()),
+                given=True,
+                sharing=True,
+                purposes=[],
+                recipient_missions=["KHM", "MMR"],
+                withdrawn=False,
+            )
+        )
+        db.session.commit()
+
+    tha.read(name_recipients)
+    ask(tha, case_uuid, "transfer", "KHM")
+    review_id, _, _, _ = wait_until(open_item(khm, case_uuid), 30, "the request at KHM", tha, khm)
+    decide(khm, review_id, accept=True)
+
+    followed = wait_until(
+        lambda: (c := mmr.case(case_uuid))["owner"] == "KHM" and c,
+        30,
+        "MMR's copy owned by KHM",
+        tha,
+        khm,
+        mmr,
+    )
+    assert followed["consent"] == (["KHM"], False), "MMR's follow-ups go to KHM now"
+    assert followed["gender"] == "Feminine" and followed["names"] == (None, None)
+    assert khm.case(case_uuid)["owner"] == "KHM"
+
+    at_khm = wait_until(arrived(khm, case_uuid), 30, "the case at KHM", khm)
+    khm.submit(
+        phones["KHM"],
+        status_xml(case_uuid, at_khm["version"], "follow_up", "With her family", "2026-12-20"),
+    )
+    reached = wait_until(
+        lambda: (c := mmr.case(case_uuid))["reintegration"] == "With her family" and c,
+        30,
+        "KHM's follow-up at MMR",
+        khm,
+        mmr,
+    )
+    assert reached["owner"] == "KHM" and reached["follow_up"] is None, "allowed fields only"
+
+    at_tha = tha.case(case_uuid)
+    tha.submit(
+        phones["THA"],
+        status_xml(case_uuid, at_tha["version"], "active", "In shelter", "2026-12-24"),
+    )
+    wait_until(
+        lambda: ("THA", "upsert") in [row[:2] for row in khm.inbox(case_uuid)],
+        30,
+        "THA's follow-up at KHM",
+        tha,
+        khm,
+    )
+    assert [row[:2] for row in tha.outbox(case_uuid) if row[0] == "MMR"] == [
+        ("MMR", "upsert"),
+        ("MMR", "upsert"),
+    ], "the case, then who owns it now: no tombstone"
+    assert "tombstone" not in [kind for _, kind, _ in mmr.inbox(case_uuid)]
+    kept = mmr.case(case_uuid)
+    assert (kept["owner"], kept["gender"], kept["consent"]) == ("KHM", "Feminine", (["KHM"], False))
+    for node in nodes.values():
+        assert "Thida" not in node.logs() and "Aung" not in node.logs()

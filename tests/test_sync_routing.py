@@ -178,3 +178,11 @@ def test_a_mission_no_longer_linked_gets_a_tombstone():
 
 def test_a_mission_removed_from_the_registry_gets_nothing():
     assert routes(a_case(), previously_shared={"VNM"}).keys() == {"KHM"}
+
+
+def test_a_former_owner_goes_to_the_new_owner_and_tombstones_no_other_copy():
+    """THA transferred the case to KHM: MMR, which THA had shared it with, follows KHM."""
+    case = a_case(citizenship=("KHM", "MMR"))
+    case.owner_mission = "KHM"
+    result = routes(case, previously_shared={"KHM", "MMR"})
+    assert {m: r.kind for m, r in result.items()} == {"KHM": "upsert"}

@@ -1,0 +1,177 @@
+"""After a transfer, the other copies follow the new owner (issue 5).
+
+At the old owner THA: accepting KHM's answer tells MMR, which held a copy, that KHM owns
+the case now (an upsert naming KHM, no field), and THA's next follow-up, as a copy, does
+not tombstone MMR. At a copy (MMR, this app): the owner's word is taken, anyone else's is
+not, nor a word making MMR itself the owner; a replay changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from server.cases.models import Case, Consent
+from server.extensions import db
+from sync import transfers
+from sync.models import SyncAppliedVersion
+from tests.sync_support import mission, use_missions
+from tests.test_sync_apply_linkage import secret  # noqa: F401 - a fixture used by name
+from tests.test_sync_transfers import (  # noqa: F401 - fixtures used by name
+    NAMES,
+    answer,
+    as_tha,
+    deliver,
+    fresh,
+    keys,
+    message,
+    requested,
+    sent,
+)
+
+# ---- the old owner ----------------------------------------------------------------------
+
+
+def shared_with_mmr_then_transferred(make, client, keys) -> Case:  # noqa: F811
+    """THA's case, referred to MMR (which holds a copy), then transferred to KHM."""
+    case, referral = requested(make, kind="referral", to="MMR")
+    deliver(client, keys["MMR"], "MMR", "THA", answer("transfer_accept", referral, "MMR"))
+    transfer = transfers.request(fresh(case), "transfer", "KHM", make.user("admin"), "services")
+    db.session.commit()
+    assert deliver(client, keys["KHM"], "KHM", "THA", answer("transfer_accept", transfer)) == [
+        "applied"
+    ]
+    return fresh(case)
+
+
+def test_accepting_a_transfer_tells_the_other_copies_who_owns_the_case(
+    as_tha,  # noqa: F811
+    make,
+    client,
+    keys,  # noqa: F811
+):
+    case = shared_with_mmr_then_transferred(make, client, keys)
+    assert case.owner_mission == "KHM"
+    shared, told = sent("upsert")
+    assert (shared.recipient_mission, told.recipient_mission) == ("MMR", "MMR")
+    assert told.version == case.version, "the version recording the transfer"
+    assert told.payload["case"] == {"owner_mission": "KHM", "fields": {}}
+    assert told.payload["records"] == [] and "consent" not in told.payload
+    assert not any(name in json.dumps(told.payload) for name in NAMES)
+    assert [r.recipient_mission for r in sent("transfer_case")] == ["KHM"]
+
+
+def test_the_old_owners_follow_up_goes_to_the_new_owner_and_tombstones_no_copy(
+    as_tha,  # noqa: F811
+    make,
+    client,
+    keys,  # noqa: F811
+):
+    case = shared_with_mmr_then_transferred(make, client, keys)
+    before = len(sent())
+    case.status = "Closed"
+    transfers.new_version(case, {"fields": {"cas_Status": "Closed"}}, route=True)
+    db.session.commit()
+    assert [(r.kind, r.recipient_mission) for r in sent()[before:]] == [("upsert", "KHM")]
+    assert sent("tombstone") == []
+
+
+# ---- a copy -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def as_mmr(app, monkeypatch, tmp_path, keys):  # noqa: F811
+    """This app is MMR; THA and KHM are its peers."""
+    use_missions(monkeypatch, app, tmp_path, "MMR", [mission(c, k) for c, k in keys.items()])
+
+
+CASE = str(uuid.uuid4())
+
+
+def upsert(origin: str, version: int, owner: str, fields: dict | None = None) -> dict:
+    payload = {"case": {"owner_mission": owner, "fields": fields or {}}, "records": []}
+    if fields:
+        payload["consent"] = {"purposes": []}
+    return message("upsert", CASE, origin, payload, version)
+
+
+def to_mmr(client, keys, change: dict) -> list[str]:  # noqa: F811
+    sender = change["origin_mission"]
+    return deliver(client, keys[sender], sender, "MMR", change)
+
+
+def the_copy() -> Case:
+    db.session.expire_all()
+    return db.session.scalar(select(Case).where(Case.uuid == CASE))
+
+
+@pytest.fixture
+def copy_of_thas(as_mmr, app_context, client, keys):  # noqa: F811
+    """MMR holds a copy of THA's case."""
+    assert to_mmr(client, keys, upsert("THA", 1, "THA", {"prs_Gender": "Feminine"})) == ["applied"]
+    copy = the_copy()
+    assert (copy.owner_mission, copy.consent.recipient_missions) == ("THA", ["THA"])
+    return copy
+
+
+def test_the_owners_word_hands_the_copy_over_and_a_replay_changes_nothing(
+    copy_of_thas,
+    client,
+    keys,  # noqa: F811
+):
+    told = upsert("THA", 5, "KHM")
+    assert to_mmr(client, keys, told) == ["applied"]
+    copy = the_copy()
+    assert (copy.owner_mission, copy.version, copy.person.gender) == ("KHM", 2, "Feminine")
+    assert copy.versions[-1].changes["owner_mission"] == {"from": "THA", "to": "KHM"}
+    assert copy.versions[-1].sync_change_id == told["change_id"]
+    assert copy.consent.recipient_missions == ["KHM"], "its follow-ups go to the new owner"
+
+    assert to_mmr(client, keys, told) == ["duplicate"]
+    assert to_mmr(client, keys, {**told, "change_id": str(uuid.uuid4())}) == ["stale"]
+    assert the_copy().version == 2
+
+    assert to_mmr(client, keys, upsert("KHM", 3, "KHM", {"prs_Gender": "Masculine"})) == [
+        "applied"
+    ], "the new owner's upserts are taken"
+    assert (the_copy().owner_mission, the_copy().person.gender) == ("KHM", "Masculine")
+    assert to_mmr(client, keys, upsert("THA", 6, "THA", {"prs_Gender": "Feminine"})) == [
+        "ignored"
+    ], "the old owner's word is no longer taken"
+
+
+def test_a_non_owners_word_is_ignored(copy_of_thas, client, keys):  # noqa: F811
+    assert to_mmr(client, keys, upsert("KHM", 1, "KHM")) == ["ignored"]
+    copy = the_copy()
+    assert (copy.owner_mission, copy.version) == ("THA", 1)
+    assert db.session.get(SyncAppliedVersion, (CASE, "KHM")) is None
+
+
+@pytest.mark.parametrize("named", ["MMR", "LAO"], ids=["this-mission", "unregistered"])
+def test_a_copy_never_takes_ownership_for_itself_nor_follows_an_unknown_owner(
+    copy_of_thas,
+    client,
+    keys,  # noqa: F811
+    named,
+):
+    assert to_mmr(client, keys, upsert("THA", 2, named)) == ["applied"]
+    copy = the_copy()
+    assert (copy.owner_mission, copy.version) == ("THA", 1), "no owner taken, nothing new"
+    assert copy.consent.recipient_missions == ["THA"]
+
+
+def test_a_copys_own_consent_statement_is_kept_on_a_handover(
+    copy_of_thas,
+    client,
+    keys,  # noqa: F811
+):
+    copy_of_thas.consents.append(
+        Consent(uuid=str(uuid.uuid4()), given=True, sharing=False, withdrawn=True, purposes=[])
+    )
+    db.session.commit()
+    assert to_mmr(client, keys, upsert("THA", 2, "KHM")) == ["applied"]
+    copy = the_copy()
+    assert copy.owner_mission == "KHM" and copy.consent.withdrawn, "MMR's own statement"
