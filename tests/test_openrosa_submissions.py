@@ -132,17 +132,20 @@ def test_enketo_literal_filename_is_accepted(phone, app):
     assert response.status_code == 201
 
 
-def test_redis_down_still_accepts_and_the_reconciler_enqueues_later(phone, app, monkeypatch):
-    from redis.exceptions import ConnectionError as RedisConnectionError
+class UnreachableRedis:
+    """In place of `redis_connection()`: every command fails as a down Redis does."""
 
+    def __getattr__(self, name):
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        raise RedisConnectionError("down")
+
+
+def test_redis_down_still_accepts_and_the_reconciler_enqueues_later(phone, app, monkeypatch):
     from server.extensions import queue
     from server.submissions import queueing
 
-    class Unreachable:
-        def __getattr__(self, name):
-            raise RedisConnectionError("down")
-
-    monkeypatch.setattr(queueing, "redis_connection", Unreachable)
+    monkeypatch.setattr(queueing, "redis_connection", UnreachableRedis)
     assert phone(multipart(submission_xml())).status_code == 201
     assert _submissions(app)[0].state == "received"
     monkeypatch.undo()
@@ -178,16 +181,10 @@ def test_woken_in_the_background_every_submission_gets_a_batch_job(phone, app, m
 
 
 def test_woken_in_the_background_with_redis_down_they_stay_received(phone, app, monkeypatch):
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
     from server.submissions import queueing
 
-    class Unreachable:
-        def __getattr__(self, name):
-            raise RedisConnectionError("down")
-
     settle = _background_waker(app, monkeypatch)
-    monkeypatch.setattr(queueing, "redis_connection", Unreachable)
+    monkeypatch.setattr(queueing, "redis_connection", UnreachableRedis)
     assert phone(multipart(submission_xml("uuid:bg1"))).status_code == 201
     assert phone(multipart(submission_xml("uuid:bg2"))).status_code == 201
     settle()

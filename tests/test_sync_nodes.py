@@ -341,6 +341,27 @@ def phones(nodes) -> dict[str, str]:
     return {code: node.phone() for code, node in nodes.items()}
 
 
+def name_recipients(node: Node, case_uuid: str, missions: list[str]) -> None:
+    """A consent statement naming `missions` added at `node` (the test screening form
+    cannot name recipients)."""
+
+    def add() -> None:
+        case = db.session.scalar(select(Case).where(Case.uuid == case_uuid))
+        case.consents.append(
+            Consent(
+                uuid=str(uuid.uuid4()),
+                given=True,
+                sharing=True,
+                purposes=[],
+                recipient_missions=missions,
+                withdrawn=False,
+            )
+        )
+        db.session.commit()
+
+    node.read(add)
+
+
 def arrived(node: Node, case_uuid: str, version: int = 1):
     """The case at `node` once it holds `version` of it (or later)."""
 
@@ -674,21 +695,7 @@ def thai_case(tha: Node, phones, first: str) -> str:
     tha.submit(phones["THA"], xml)
     wait_until(arrived(tha, case_uuid), 30, "THA's case", tha)
 
-    def name_recipients() -> None:
-        case = db.session.scalar(select(Case).where(Case.uuid == case_uuid))
-        case.consents.append(
-            Consent(
-                uuid=str(uuid.uuid4()),
-                given=True,
-                sharing=True,
-                purposes=[],
-                recipient_missions=["KHM", "MMR"],
-                withdrawn=False,
-            )
-        )
-        db.session.commit()
-
-    tha.read(name_recipients)
+    name_recipients(tha, case_uuid, ["KHM", "MMR"])
     assert tha.outbox(case_uuid) == [], "linked to no mission: nothing travels"
     return case_uuid
 
@@ -881,21 +888,7 @@ def test_after_a_transfer_mmrs_copy_follows_khm_and_thas_follow_up_leaves_it(nod
     copy = wait_until(arrived(mmr, case_uuid), 30, "THA's case at MMR", tha, mmr)
     assert copy["owner"] == "THA" and copy["gender"] == "Feminine"
 
-    def name_recipients() -> None:
-        case = db.session.scalar(select(Case).where(Case.uuid == case_uuid))
-        case.consents.append(
-            Consent(
-                uuid=str(uuid.uuid4()),
-                given=True,
-                sharing=True,
-                purposes=[],
-                recipient_missions=["KHM", "MMR"],
-                withdrawn=False,
-            )
-        )
-        db.session.commit()
-
-    tha.read(name_recipients)
+    name_recipients(tha, case_uuid, ["KHM", "MMR"])
     ask(tha, case_uuid, "transfer", "KHM")
     review_id, _, _, _ = wait_until(open_item(khm, case_uuid), 30, "the request at KHM", tha, khm)
     decide(khm, review_id, accept=True)

@@ -126,18 +126,8 @@ def get_form(project_id: int, xml_form_id: str):
 def update_form(project_id: int, xml_form_id: str):
     form = _managed_form(project_id, xml_form_id)
     body = request.get_json(silent=True) or {}
-    before = form.state
     if "state" in body:
-        ops.set_state(form, str(body["state"]))
-    if form.state != before:
-        ops.record_form_change(
-            "form.state",
-            form,
-            current_user().id,
-            request.remote_addr,
-            before=before,
-            after=form.state,
-        )
+        ops.set_state(form, str(body["state"]), current_user().id, request.remote_addr)
     db.session.commit()
     return _dump(form, form.current_def or form.draft_def)
 

@@ -448,10 +448,14 @@ def _guess_type(name: str) -> str:
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
-def set_state(form: Form, state: str) -> None:
+def set_state(form: Form, state: str, user_id: int | None, address: str | None) -> None:
+    """Open, closing or closed; a change is audited `form.state` (the caller commits)."""
+    before = form.state
     try:
         form.state = FormState(state).value
     except ValueError:
         raise rejected(
             f"'{state}' is not a form state; use one of: open, closing, closed."
         ) from None
+    if form.state != before:
+        record_form_change("form.state", form, user_id, address, before=before, after=form.state)

@@ -201,17 +201,7 @@ def _back(form: Form, **args):
 @login_required
 def change_state(project_id: int, xml_form_id: str):
     form = _managed(project_id, xml_form_id)
-    before = form.state
-    ops.set_state(form, request.form.get("state", ""))
-    if form.state != before:
-        ops.record_form_change(
-            "form.state",
-            form,
-            current_user().id,
-            request.remote_addr,
-            before=before,
-            after=form.state,
-        )
+    ops.set_state(form, request.form.get("state", ""), current_user().id, request.remote_addr)
     db.session.commit()
     flash(f"The form is now {form.state}.", "success")
     return _back(form)
