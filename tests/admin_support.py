@@ -24,3 +24,7 @@ def assert_admins_only(app, make, outsider: str, urls: list[tuple[str, str]], na
     for method, url in urls:
         assert client.open(url, method=method.upper()).status_code == 403, (method, url)
     assert f'href="{nav_link}"' not in client.get("/forms").text
+
+
+def log_in(client, name: str):
+    return client.post("/login", data={"username": name, "password": PASSWORD})

@@ -118,6 +118,18 @@ def client(app):
 
 
 @pytest.fixture
+def admin_client(app, make):
+    """A test client logged in as a new admin (its id as `client.user_id`)."""
+    from tests.admin_support import log_in
+
+    admin = make.user("admin")
+    client = app.test_client()
+    assert log_in(client, admin.name).status_code == 302
+    client.user_id = admin.id
+    return client
+
+
+@pytest.fixture
 def runner(app):
     return app.test_cli_runner()
 

@@ -32,7 +32,7 @@ from tests.cases_support import (
     post,
     screening_xml,
 )
-from tests.factories import PASSWORD, app_user_with_forms, csrf_protected_client, csrf_token
+from tests.factories import app_user_with_forms, csrf_protected_client, csrf_token
 
 
 @pytest.fixture
@@ -76,18 +76,6 @@ def fail_send(send, runner, monkeypatch):
         return SimpleNamespace(id=row.id, instance_id=instance_id, job_id=row.job_id)
 
     return send_failing
-
-
-@pytest.fixture
-def admin_client(app, make):
-    admin = make.user("admin")
-    client = app.test_client()
-    assert log_in(client, admin.name).status_code == 302
-    return client
-
-
-def log_in(client, name: str):
-    return client.post("/login", data={"username": name, "password": PASSWORD})
 
 
 def submission(instance_id: str) -> Submission:

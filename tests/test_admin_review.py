@@ -15,7 +15,8 @@ from server.extensions import db
 from sync import review
 from sync.linkage import Match
 from sync.models import SyncReview
-from tests.factories import PASSWORD, csrf_protected_client, csrf_token
+from tests.admin_support import log_in
+from tests.factories import csrf_protected_client, csrf_token
 from tests.test_sync_apply_linkage import (  # noqa: F401 - fixtures used by name
     registered,
     secret,
@@ -24,19 +25,6 @@ from tests.test_sync_apply_linkage import (  # noqa: F401 - fixtures used by nam
 from tests.test_sync_review import proposed  # noqa: F401 - a fixture used by name
 
 NAMES = ("Sreypov", "Chhorn")
-
-
-@pytest.fixture
-def admin_client(app, make):
-    admin = make.user("admin")
-    client = app.test_client()
-    assert log_in(client, admin.name).status_code == 302
-    client.user_id = admin.id
-    return client
-
-
-def log_in(client, name: str):
-    return client.post("/login", data={"username": name, "password": PASSWORD})
 
 
 def review_state(review_id: int) -> str:

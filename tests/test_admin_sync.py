@@ -17,7 +17,7 @@ from sync.delivery import deliver_pending, retry_dead
 from sync.models import SyncInboxChange, SyncOutbox
 from sync.status import dead_changes, is_peer, outbox_counts, sync_status
 from tests.admin_support import OUTSIDERS, assert_admins_only
-from tests.factories import PASSWORD, csrf_protected_client, csrf_token
+from tests.factories import csrf_protected_client, csrf_token
 from tests.sync_support import mission, new_key, use_missions
 
 THA_KEY = new_key()
@@ -77,19 +77,6 @@ def incoming(sender: str, **values) -> SyncInboxChange:
     db.session.add(row)
     db.session.commit()
     return row
-
-
-@pytest.fixture
-def admin_client(app, make):
-    admin = make.user("admin")
-    client = app.test_client()
-    assert log_in(client, admin.name).status_code == 302
-    client.user_id = admin.id
-    return client
-
-
-def log_in(client, name: str):
-    return client.post("/login", data={"username": name, "password": PASSWORD})
 
 
 def states(recipient: str) -> list[str]:

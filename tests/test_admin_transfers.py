@@ -10,7 +10,8 @@ from sqlalchemy import select
 from server.audit.models import AuditEvent
 from server.extensions import db
 from sync.models import SyncReview, SyncTransfer
-from tests.factories import PASSWORD, csrf_protected_client
+from tests.admin_support import log_in
+from tests.factories import csrf_protected_client
 from tests.test_sync_apply_linkage import (  # noqa: F401 - fixtures used by name
     registered,
     secret,
@@ -28,19 +29,6 @@ from tests.test_sync_transfers import (  # noqa: F401 - fixtures used by name
 )
 
 REGISTERED_NAMES = ("Sreypov", "Chhorn")
-
-
-def log_in(client, name: str):
-    return client.post("/login", data={"username": name, "password": PASSWORD})
-
-
-@pytest.fixture
-def admin_client(app, make):
-    admin = make.user("admin")
-    client = app.test_client()
-    assert log_in(client, admin.name).status_code == 302
-    client.user_id = admin.id
-    return client
 
 
 def item() -> SyncReview:

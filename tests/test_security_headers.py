@@ -8,22 +8,12 @@ from sqlalchemy import select
 
 from server.extensions import db
 from server.submissions.models import Submission
+from tests.admin_support import log_in
 from tests.cases_support import case_row, make_world
 from tests.factories import PASSWORD, csrf_protected_client
 
 #: Pages of each kind: open, a list of people's cases, admin pages, JSON for a page's script.
 PAGES = ("/login", "/forms", "/cases", "/admin/queue", "/admin/queue.json", "/admin/audit")
-
-
-def log_in(client, name: str):
-    return client.post("/login", data={"username": name, "password": PASSWORD})
-
-
-@pytest.fixture
-def admin_client(app, make):
-    client = app.test_client()
-    assert log_in(client, make.user("admin").name).status_code == 302
-    return client
 
 
 @pytest.mark.parametrize("url", PAGES)
