@@ -35,7 +35,13 @@ from server.extensions import db
 from server.submissions.models import Submission
 from sync import review, transfers
 from sync.linkage_secret import new_secret
-from sync.models import SyncInboxChange, SyncOutbox, SyncReview, SyncTransfer
+from sync.models import (
+    SyncAppliedVersion,
+    SyncInboxChange,
+    SyncOutbox,
+    SyncReview,
+    SyncTransfer,
+)
 from sync.registry import Registry
 from sync.signing import canonical_json, new_batch, sign_batch
 from tests.cases_support import SCREENING_MD, screening_xml
@@ -261,6 +267,57 @@ class Node(Deployment):
                 )
             ]
         )
+
+    def logs(self) -> str:
+        """The processes' logs, then the last sync rows here (ids, kinds, versions, states:
+        no personal data): what a timed-out wait needs to tell where a change stopped."""
+        if self.app is None:
+            return super().logs()
+
+        def trail() -> list[str]:
+            outbox = db.session.execute(
+                select(
+                    SyncOutbox.case_uuid,
+                    SyncOutbox.recipient_mission,
+                    SyncOutbox.kind,
+                    SyncOutbox.version,
+                    SyncOutbox.state,
+                    SyncOutbox.attempts,
+                    SyncOutbox.last_error,
+                )
+                .order_by(SyncOutbox.id.desc())
+                .limit(12)
+            ).all()
+            inbox = db.session.execute(
+                select(
+                    SyncInboxChange.case_uuid,
+                    SyncInboxChange.origin_mission,
+                    SyncInboxChange.kind,
+                    SyncInboxChange.version,
+                )
+                .order_by(SyncInboxChange.id.desc())
+                .limit(12)
+            ).all()
+            applied = db.session.execute(
+                select(
+                    SyncAppliedVersion.case_uuid,
+                    SyncAppliedVersion.origin_mission,
+                    SyncAppliedVersion.version,
+                )
+            ).all()
+            cases = db.session.execute(select(Case.uuid, Case.owner_mission, Case.version)).all()
+            return [
+                f"--- {self.code} outbox, newest first: {[tuple(r) for r in outbox]}",
+                f"--- {self.code} inbox, newest first: {[tuple(r) for r in inbox]}",
+                f"--- {self.code} applied versions: {[tuple(r) for r in applied]}",
+                f"--- {self.code} cases (uuid, owner, version): {[tuple(r) for r in cases]}",
+            ]
+
+        try:
+            rows = self.read(trail)
+        except Exception as error:  # noqa: BLE001 - a diagnostic must not hide the failure
+            rows = [f"--- {self.code} sync rows unreadable: {error!r}"]
+        return "\n".join([super().logs(), *rows])
 
     def submission_states(self) -> set[str]:
         return set(self.read(lambda: db.session.scalars(select(Submission.state)).all()))
