@@ -114,15 +114,23 @@ def apply_change(
 ) -> str:
     """Apply one change once, keyed by its change id; its ack status.
 
-    duplicate (received before: nothing changes), or what sync.apply made of it: applied,
-    stale (older than what was applied from its origin), ignored (not ours to apply) or
-    invalid (a value the case schema refuses: not kept, so that the sender retries it).
+    duplicate (received before from the same origin: nothing changes), or what
+    sync.apply made of it: applied, stale (older than what was applied from its origin),
+    ignored (not ours to apply) or invalid (a value the case schema refuses, or an id
+    another origin's change had: not kept, so that the sender retries it and its admins
+    see it dead-lettered, never dropped as a repeat).
     """
-    known = db.session.scalar(
-        select(SyncInboxChange.id).where(SyncInboxChange.change_id == change["change_id"])
+    known_from = db.session.scalar(
+        select(SyncInboxChange.origin_mission).where(
+            SyncInboxChange.change_id == change["change_id"]
+        )
     )
-    if known is not None:
+    if known_from == change["origin_mission"]:
         return "duplicate"
+    if known_from is not None:
+        # Another mission's change had this id: not a repeat, and never silently dropped.
+        log.warning("sync change from %s refused: its id is another mission's", sender)
+        return INVALID
     try:
         status = apply_received(
             change,

@@ -26,13 +26,17 @@ from sync.routing import Route, case_payload, only_changes, route_case
 if TYPE_CHECKING:
     from server.cases.operations import Outcome
 
-#: Change ids are uuid5(case uuid / version / recipient) in this namespace: recording the
-#: same case version twice adds nothing, and the receiver sees the same id again.
+#: Change ids are uuid5(origin / case uuid / version / recipient) in this namespace:
+#: recording the same case version twice adds nothing, and the receiver sees the same id
+#: again. The origin is part of it because each mission numbers its own versions of a
+#: case: after a transfer the old owner's notice and the new owner's first upsert may
+#: both be version 2 to the same copy, and without the origin the second would be taken
+#: for a repeat of the first (and dropped).
 CHANGE_NAMESPACE = uuid.UUID("6f1c1f0e-3d4b-5c8e-9a51-2b7f0c9d4e11")
 
 
-def change_id_for(case_uuid: str, version: int, recipient: str) -> str:
-    return str(uuid.uuid5(CHANGE_NAMESPACE, f"{case_uuid}/{version}/{recipient}"))
+def change_id_for(origin: str, case_uuid: str, version: int, recipient: str) -> str:
+    return str(uuid.uuid5(CHANGE_NAMESPACE, f"{origin}/{case_uuid}/{version}/{recipient}"))
 
 
 def previously_shared(session: Session, case_uuid: str) -> set[str]:
@@ -205,7 +209,7 @@ def _queue(
     session: Session, case_uuid: str, version: int, route: Route, own_mission: str
 ) -> SyncOutbox | None:
     """Add the outbox row for one route, unless this case version was recorded already."""
-    change_id = change_id_for(case_uuid, version, route.mission)
+    change_id = change_id_for(own_mission, case_uuid, version, route.mission)
     if session.scalar(select(SyncOutbox.id).where(SyncOutbox.change_id == change_id)):
         return None
     row = SyncOutbox(

@@ -18,6 +18,7 @@ from server.cases.models import Case, Consent
 from server.extensions import db
 from sync import transfers
 from sync.models import SyncAppliedVersion
+from sync.outbox import change_id_for
 from tests.sync_support import mission, use_missions
 from tests.test_sync_apply_linkage import secret  # noqa: F401 - a fixture used by name
 from tests.test_sync_transfers import (  # noqa: F401 - fixtures used by name
@@ -141,6 +142,41 @@ def test_the_owners_word_hands_the_copy_over_and_a_replay_changes_nothing(
     assert to_mmr(client, keys, upsert("THA", 6, "THA", {"prs_Gender": "Feminine"})) == [
         "ignored"
     ], "the old owner's word is no longer taken"
+
+
+def as_sent(change: dict) -> dict:
+    """The change with the id its origin's outbox gives it (sync.outbox.change_id_for)."""
+    origin, version = change["origin_mission"], change["version"]
+    return {**change, "change_id": change_id_for(origin, CASE, version, "MMR")}
+
+
+def test_the_new_owners_first_upsert_does_not_hide_the_old_owners_notice(
+    copy_of_thas,
+    client,
+    keys,  # noqa: F811
+):
+    """The bug a CI run found (the three-node scenario, now and then): KHM, the new owner,
+    numbers its versions of the case as THA does; its first upsert to MMR (version 2,
+    ignored: THA still owns MMR's copy) and THA's notice (version 2) had one change id,
+    so the notice arriving second was acknowledged as a repeat and MMR never followed."""
+    first = as_sent(upsert("KHM", 2, "KHM", {"prs_Gender": "Feminine"}))
+    notice = as_sent(upsert("THA", 2, "KHM"))
+    assert first["change_id"] != notice["change_id"]
+    assert to_mmr(client, keys, first) == ["ignored"], "before the notice: not its owner"
+    assert to_mmr(client, keys, notice) == ["applied"]
+    assert the_copy().owner_mission == "KHM"
+
+
+def test_a_change_id_another_mission_used_is_refused_not_taken_for_a_repeat(
+    copy_of_thas,
+    client,
+    keys,  # noqa: F811
+):
+    ignored = upsert("KHM", 2, "KHM")
+    assert to_mmr(client, keys, ignored) == ["ignored"]
+    same_id = {**upsert("THA", 2, "KHM"), "change_id": ignored["change_id"]}
+    assert to_mmr(client, keys, same_id) == ["invalid"], "its sender retries, then sees it dead"
+    assert the_copy().owner_mission == "THA"
 
 
 def test_a_non_owners_word_is_ignored(copy_of_thas, client, keys):  # noqa: F811

@@ -70,7 +70,7 @@ def test_a_screened_case_is_queued_for_the_source_mission_by_the_worker(
         1,
     )
     assert (stored.case_uuid, stored.origin_mission, stored.attempts) == (case.uuid, "THA", 0)
-    assert stored.change_id == change_id_for(case.uuid, 1, "KHM")
+    assert stored.change_id == change_id_for("THA", case.uuid, 1, "KHM")
     assert stored.payload["case"]["fields"] == {"prs_Gender": "Feminine", "prs_FirstName": "Sokha"}
     assert [r["fields"] for r in stored.payload["records"]] == [
         {"hte_Country": "KHM"},
