@@ -65,6 +65,28 @@ def test_accepting_a_transfer_tells_the_other_copies_who_owns_the_case(
     assert [r.recipient_mission for r in sent("transfer_case")] == ["KHM"]
 
 
+def test_the_old_owner_still_opens_its_copy_before_the_new_owner_sends_anything(
+    as_tha,  # noqa: F811
+    make,
+    client,
+    keys,  # noqa: F811
+    admin_client,
+):
+    """THA keeps a copy of what it handed over (its own submissions, its follow-ups):
+    its case page and list show it, before and after the new owner's first upsert, and
+    not once the new owner withdrew it (a tombstone)."""
+    case = shared_with_mmr_then_transferred(make, client, keys)
+    assert admin_client.get(f"/cases/{case.uuid}").status_code == 200
+    assert f'href="/cases/{case.uuid}"' in admin_client.get("/cases").text
+
+    change = message("upsert", case.uuid, "KHM", {"case": {"owner_mission": "KHM"}}, 1)
+    assert deliver(client, keys["KHM"], "KHM", "THA", change) == ["applied"]
+    assert admin_client.get(f"/cases/{case.uuid}").status_code == 200
+    withdrawn = message("tombstone", case.uuid, "KHM", {}, 2)
+    assert deliver(client, keys["KHM"], "KHM", "THA", withdrawn) == ["applied"]
+    assert admin_client.get(f"/cases/{case.uuid}").status_code == 404
+
+
 def test_the_old_owners_follow_up_goes_to_the_new_owner_and_tombstones_no_copy(
     as_tha,  # noqa: F811
     make,

@@ -6,9 +6,11 @@ looks exactly like one that does not exist.
 
 Mission scope, for everyone, admins too: a deployment serves one mission (MISSION_CODE), so
 "own mission" is read as the cases this node's mission owns, plus the cases a peer mission
-shared with it (the latest change received for the case, from its owner, is an upsert, not a
-tombstone). A case transferred away, or whose sharing was withdrawn, is out of reach here.
-Users have no mission of their own: the node's mission is theirs.
+shares with it: the latest change received for the case, from its owner, is an upsert, not a
+tombstone; or nothing came from its owner yet and this mission transferred the case to it
+(the copy the old owner keeps: its follow-ups go to the new owner). A case whose sharing was
+withdrawn is out of reach here. Users have no mission of their own: the node's mission is
+theirs.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from server.extensions import db
 from server.projects.models import ProjectMember
 from server.projects.operations import Forbidden
 from server.submissions.models import Submission
-from sync.models import CASE_CHANGE_KINDS, SyncInboxChange
+from sync.models import CASE_CHANGE_KINDS, SyncInboxChange, SyncTransfer
 
 READER_ROLES = (Role.ADMIN, Role.DESIGNER, Role.VIEWER)
 #: Age bands reports use: name -> (youngest, oldest) in whole years; None is open-ended.
@@ -183,7 +185,22 @@ def in_mission_scope(mission: str) -> ColumnElement[bool]:
         .limit(1)
         .scalar_subquery()
     )
-    return or_(Case.owner_mission == mission, latest_received == "upsert")
+    handed_over_by_us = (
+        select(SyncTransfer.id)
+        .where(
+            SyncTransfer.case_uuid == Case.uuid,
+            SyncTransfer.from_mission == mission,
+            SyncTransfer.to_mission == Case.owner_mission,
+            SyncTransfer.kind == "transfer",
+            SyncTransfer.state == "accepted",
+        )
+        .exists()
+    )
+    return or_(
+        Case.owner_mission == mission,
+        latest_received == "upsert",
+        and_(latest_received.is_(None), handed_over_by_us),
+    )
 
 
 def _visible(user: User) -> ColumnElement[bool]:
