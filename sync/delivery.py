@@ -5,7 +5,8 @@ SYNC_RETRY_BASE_SECONDS * 2**(attempts - 1), capped at SYNC_RETRY_MAX_SECONDS; a
 SYNC_MAX_ATTEMPTS the change is 'dead' and stays visible until an admin retries it
 (`casebridge sync retry`). Each attempt signs a new batch (new nonce and timestamp), so
 a retry is never a replay; the peer's change ids make a repeated change harmless.
-Logs mission codes, counts and HTTP statuses, never payloads.
+Logs mission codes, counts and HTTP statuses, never payloads. An acknowledged change keeps
+only the names of what it sent (`what_was_sent`), not the values.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ def deliver_pending(mission_code: str) -> DeliveryReport:
         for row in rows:
             if acks.get(row.change_id) in DELIVERED:
                 row.state, row.acked_at, row.last_error = "acked", _utcnow(), None
+                row.payload = what_was_sent(row.payload)
                 report.acked += 1
             else:
                 row.state = "sent"
@@ -94,6 +96,23 @@ def deliver_pending(mission_code: str) -> DeliveryReport:
         report.dead,
     )
     return report
+
+
+def what_was_sent(payload: dict) -> dict:
+    """An acknowledged change's payload without its values: which fields and records went
+    (for the admins and the audit), not what they said. The peer has the values now; a
+    second copy of them here, kept for ever, would only be more personal data to lose."""
+    case = payload.get("case") or {}
+    return {
+        "sent": {
+            "fields": sorted(case.get("fields") or {}),
+            "records": [
+                {"dataset": record.get("dataset"), "fields": sorted(record.get("fields") or {})}
+                for record in payload.get("records") or []
+            ],
+            "parts": sorted(set(payload) - {"case", "records"}),
+        }
+    }
 
 
 def _due(mission_code: str, limit: int) -> list[SyncOutbox]:

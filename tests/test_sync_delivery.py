@@ -148,6 +148,17 @@ def test_a_screened_case_reaches_khm_with_the_allowed_fields_only(
         {"hte_Country": "THA"},
     ]
     assert "Sokha" not in repr(received.payload)
+    [kept] = db.session.scalars(select(SyncOutbox)).all()
+    assert kept.payload == {
+        "sent": {
+            "fields": ["prs_Gender"],
+            "records": [
+                {"dataset": "movement_events", "fields": ["hte_Country"]},
+                {"dataset": "movement_events", "fields": ["hte_Country"]},
+            ],
+            "parts": ["clock", "consent"],
+        }
+    }, "acknowledged: what went, without the values"
 
 
 def test_batches_are_limited_and_a_redelivery_is_applied_once(app, khm, app_context, monkeypatch):
