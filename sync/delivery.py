@@ -28,7 +28,7 @@ from server import audit
 from server.extensions import db, queue, redis_connection
 from sync.keys import load_mission_key
 from sync.models import SyncOutbox
-from sync.registry import Mission, load_registry
+from sync.registry import Mission, encrypted_or_local, load_registry
 from sync.signing import canonical_json, new_batch, sign_batch
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,11 @@ def _failed(row: SyncOutbox, reason: str, report: DeliveryReport) -> None:
 
 
 def post_batch(peer: Mission, envelope: dict) -> dict[str, str]:
-    """POST the envelope to the peer's inbox; its acks by change id. Raises DeliveryFailed."""
+    """POST the envelope to the peer's inbox; its acks by change id. Raises DeliveryFailed,
+    also without sending for a base URL that is neither https nor this machine (a
+    registry edited by hand: `casebridge missions add` refuses one)."""
+    if not encrypted_or_local(peer.base_url):
+        raise DeliveryFailed("not sent: the peer's base URL is plain http to another host")
     request = urllib.request.Request(  # noqa: S310 - registry URLs are http(s) only
         f"{peer.base_url}/sync/v1/inbox",
         data=canonical_json(envelope),

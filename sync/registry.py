@@ -122,13 +122,36 @@ def check_countries(codes: list[str] | tuple[str, ...] | str) -> tuple[str, ...]
     return tuple(result)
 
 
+#: Hosts a batch may reach over plain http: this machine only (missions side by side in
+#: development and tests). Anything else carries personal data across borders: https.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
 def check_url(url: str) -> str:
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RegistryError(f"Base URL {url!r}: give http(s)://host[:port][/path].")
+        raise RegistryError(f"Base URL {url!r}: give https://host[:port][/path].")
     if parts.query or parts.fragment:
         raise RegistryError(f"Base URL {url!r}: no query or fragment.")
     return url.rstrip("/")
+
+
+def check_transport(url: str) -> str:
+    if not encrypted_or_local(url):
+        raise RegistryError(
+            f"Base URL {url!r}: use https (plain http only to this machine: localhost, "
+            "127.0.0.1): cases travel with personal data."
+        )
+    return url
+
+
+def encrypted_or_local(url: str) -> bool:
+    """https, or http to this machine: the only ways a batch may travel."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return parts.scheme == "https" or (
+        parts.scheme == "http" and (host in LOOPBACK_HOSTS or host.startswith("127."))
+    )
 
 
 def parse_public_key(text: str) -> Ed25519PublicKey:
@@ -167,8 +190,12 @@ def make_mission(
     base_url: str,
     public_key: str,
     fields=(),
+    new_entry: bool = True,
 ) -> Mission:
-    """A Mission from user input, every value checked; RegistryError says what is wrong."""
+    """A Mission from user input, every value checked; RegistryError says what is wrong.
+
+    A new entry's base URL must be https (or this machine); an entry read from the file
+    is taken as it is, and delivery refuses to send over plain http (sync.delivery)."""
     name = (name or "").strip()
     if not name:
         raise RegistryError("A mission needs a name.")
@@ -178,7 +205,7 @@ def make_mission(
         code=check_code(code),
         name=name,
         countries=check_countries(countries),
-        base_url=check_url(base_url),
+        base_url=check_transport(check_url(base_url)) if new_entry else check_url(base_url),
         public_key=public_key,
         fields=check_fields(fields),
     )
@@ -206,7 +233,7 @@ def load_registry(path: Path | None = None) -> Registry:
     missions = {}
     for code, entry in (data.get("missions") or {}).items():
         try:
-            missions[code] = make_mission(code, **entry)
+            missions[code] = make_mission(code, **entry, new_entry=False)
         except (RegistryError, TypeError) as error:
             raise RegistryError(f"{path}: mission {code}: {error}") from None
     return Registry(missions)

@@ -22,7 +22,7 @@ def mission(code: str, key: Ed25519PrivateKey, fields=(), countries=None, url=No
         code,
         name=f"Mission {code}",
         countries=countries or [COUNTRIES[code]],
-        base_url=url or f"http://{code.lower()}.example.org",
+        base_url=url or f"https://{code.lower()}.example.org",
         public_key=public_key_text(key.public_key()),
         fields=fields,
     )

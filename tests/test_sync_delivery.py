@@ -7,6 +7,7 @@ import datetime as dt
 import socket
 import threading
 import uuid
+from dataclasses import replace
 
 import pytest
 from flask_migrate import upgrade
@@ -217,6 +218,30 @@ def test_after_the_last_attempt_a_change_is_dead_until_an_admin_retries(
     db.session.commit()
     assert deliver_pending("KHM").acked == 1
     assert states() == [("acked", 0)]
+
+
+def test_nothing_is_sent_over_plain_http_to_another_host(
+    app, khm, tmp_path, monkeypatch, app_context
+):
+    """A registry edited by hand (`missions add` refuses such a URL): the changes wait,
+    with the reason, and nothing leaves."""
+    use_missions(
+        monkeypatch,
+        app,
+        tmp_path,
+        "THA",
+        [
+            mission("THA", THA_KEY),
+            replace(mission("KHM", KHM_KEY), base_url="http://khm.example.org"),
+        ],
+        own_key=THA_KEY,
+    )
+    queued(1)
+    assert deliver_pending("KHM").failed == 1
+    [row] = db.session.scalars(select(SyncOutbox)).all()
+    assert (row.state, row.attempts) == ("pending", 1)
+    assert row.last_error == "not sent: the peer's base URL is plain http to another host"
+    assert khm.received() == []
 
 
 def test_a_refused_batch_records_the_peers_reason(app, redis_url, tmp_path, khm, app_context):

@@ -131,6 +131,26 @@ def test_a_bad_code_or_url_is_refused(runner, registry_file):
     assert result.exit_code == 1 and "Base URL" in result.output
 
 
+@pytest.mark.parametrize(
+    ("url", "taken"),
+    [
+        ("http://khm.example.org", False),
+        ("http://10.0.0.7:8000", False),
+        ("https://khm.example.org", True),
+        ("http://127.0.0.1:8001", True),
+        ("http://localhost:8001", True),
+    ],
+)
+def test_a_peer_is_reached_over_https_or_on_this_machine_only(runner, registry_file, url, taken):
+    result = runner.invoke(
+        args=["missions", "add", "KHM", "--name", "x", "--countries", "KHM", "--url", url]
+        + ["--public-key", public_key_text(new_key().public_key())]
+    )
+    assert (result.exit_code == 0) == taken, result.output
+    if not taken:
+        assert "use https" in result.output and load_registry(registry_file).get("KHM") is None
+
+
 def test_a_broken_registry_file_is_named_in_the_error(runner, registry_file):
     registry_file.write_text('{"format": "casebridge-missions/1", "missions": {"KHM": {}}}')
     with pytest.raises(RegistryError, match="mission KHM"):
