@@ -29,7 +29,7 @@ from server.extensions import db, queue, redis_connection
 from sync.keys import load_mission_key
 from sync.models import SyncOutbox
 from sync.registry import Mission, encrypted_or_local, load_registry
-from sync.signing import canonical_json, new_batch, sign_batch
+from sync.signing import BadReceipt, canonical_json, new_batch, sign_batch, verify_receipt
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,8 @@ def _failed(row: SyncOutbox, reason: str, report: DeliveryReport) -> None:
 
 
 def post_batch(peer: Mission, envelope: dict) -> dict[str, str]:
-    """POST the envelope to the peer's inbox; its acks by change id. Raises DeliveryFailed,
+    """POST the envelope to the peer's inbox; its acks by change id, from its signed
+    receipt for this batch (sync.signing.verify_receipt). Raises DeliveryFailed,
     also without sending for a base URL that is neither https nor this machine (a
     registry edited by hand: `casebridge missions add` refuses one)."""
     if not encrypted_or_local(peer.base_url):
@@ -185,9 +186,10 @@ def post_batch(peer: Mission, envelope: dict) -> dict[str, str]:
         raise DeliveryFailed(f"unreachable: {reason}") from None
     except ValueError:
         raise DeliveryFailed("the answer is not JSON") from None
-    acks = answer.get("acks") if isinstance(answer, dict) else None
-    if not isinstance(acks, list):
-        raise DeliveryFailed("the answer has no acks")
+    try:
+        acks = verify_receipt(answer, peer.code, envelope["batch"]["nonce"], peer.verifying_key())
+    except BadReceipt as error:
+        raise DeliveryFailed(str(error)) from None
     return {str(a.get("change_id")): str(a.get("status")) for a in acks if isinstance(a, dict)}
 
 

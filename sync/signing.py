@@ -29,6 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 PROTOCOL = "casebridge-sync/1"
 #: Prefixed to what is signed, so a signature made here is valid for nothing else.
 SIGNING_CONTEXT = b"casebridge-sync/1 batch\n"
+#: The same for an inbox's receipt (its acks): a batch signature is never a receipt's.
+RECEIPT_CONTEXT = b"casebridge-sync/1 receipt\n"
 
 
 class BatchRefused(Exception):
@@ -138,3 +140,40 @@ def verify_batch(
     except InvalidSignature:
         raise BadSignature("The signature does not verify.") from None
     return batch
+
+
+class BadReceipt(Exception):
+    """An inbox's answer that is not its signed receipt for the batch just sent."""
+
+
+def sign_receipt(mission: str, nonce: str, acks: list[dict], key: Ed25519PrivateKey) -> dict:
+    """The inbox's answer: its acks for the batch with `nonce`, signed by this mission.
+
+    Signed so that no one between the missions can make a sender believe a change was
+    delivered (it would never be sent again); bound to the batch's nonce so that an old
+    receipt cannot answer a new batch."""
+    receipt = {"mission": mission, "nonce": nonce, "acks": acks}
+    signature = key.sign(RECEIPT_CONTEXT + canonical_json(receipt))
+    return {**receipt, "signature": base64.b64encode(signature).decode("ascii")}
+
+
+def verify_receipt(
+    answer: object, mission: str, nonce: str, public_key: Ed25519PublicKey
+) -> list[dict]:
+    """The acks of `answer`, once it is `mission`'s signed receipt for the batch `nonce`.
+    Raises BadReceipt."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("acks"), list):
+        raise BadReceipt("the answer has no acks")
+    receipt = {
+        "mission": answer.get("mission"),
+        "nonce": answer.get("nonce"),
+        "acks": answer["acks"],
+    }
+    if receipt["mission"] != mission or receipt["nonce"] != nonce:
+        raise BadReceipt(f"the answer is not {mission}'s receipt for this batch")
+    try:
+        signature = base64.b64decode(answer.get("signature") or "", validate=True)
+        public_key.verify(signature, RECEIPT_CONTEXT + canonical_json(receipt))
+    except (TypeError, binascii.Error, ValueError, InvalidSignature):
+        raise BadReceipt(f"the receipt is not signed by {mission}") from None
+    return answer["acks"]

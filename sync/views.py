@@ -19,8 +19,9 @@ from werkzeug.exceptions import HTTPException
 
 from server.extensions import db
 from sync.inbox import receive_batch
+from sync.keys import KeyFileError, load_mission_key
 from sync.registry import load_registry
-from sync.signing import BatchRefused, MalformedBatch
+from sync.signing import BatchRefused, MalformedBatch, sign_receipt
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,11 @@ def inbox():
         envelope = json.loads(request.get_data(cache=False), parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError):
         raise MalformedBatch("The body is not JSON.") from None
+    try:
+        key = load_mission_key()  # before applying: a receipt this mission cannot sign is none
+    except KeyFileError:
+        log.error("sync batch not taken: this mission has no key (casebridge missions init)")
+        return _refusal("no_key", "This mission cannot sign its receipt yet; send later.", 503)
     acks = receive_batch(
         envelope,
         registry=load_registry(),
@@ -63,8 +69,12 @@ def inbox():
         return _refusal("conflict", "A concurrent delivery got there first; send again.", 409)
     log.info("sync batch accepted: %d change(s)", len(acks))
     return jsonify(
-        mission=current_app.config["MISSION_CODE"],
-        acks=[{"change_id": a.change_id, "status": a.status} for a in acks],
+        sign_receipt(
+            current_app.config["MISSION_CODE"],
+            envelope["batch"]["nonce"],
+            [{"change_id": a.change_id, "status": a.status} for a in acks],
+            key,
+        )
     )
 
 

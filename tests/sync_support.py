@@ -48,7 +48,9 @@ def use_missions(
     missions: list[Mission],
     own_key: Ed25519PrivateKey | None = None,
 ) -> Registry:
-    """Make `app` the node of `own_code`, with a registry of `missions` under `folder`."""
+    """Make `app` the node of `own_code`, with a registry of `missions` under `folder`, and
+    its private key if given (its inbox signs receipts with it; without one it takes no
+    batch, and its deliveries stop before sending: no test reaches for the network)."""
     registry = Registry({m.code: m for m in missions})
     save_registry(registry, folder / f"missions-{own_code}.json")
     monkeypatch.setitem(app.config, "MISSION_CODE", own_code)

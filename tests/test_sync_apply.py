@@ -24,8 +24,14 @@ EVENT = str(uuid.uuid4())
 def tha_key(app, monkeypatch, tmp_path):
     """This app is KHM; THA is its registered peer. Returns THA's signing key."""
     key = new_key()
+    khm_key = new_key()
     use_missions(
-        monkeypatch, app, tmp_path, "KHM", [mission("THA", key), mission("KHM", new_key())]
+        monkeypatch,
+        app,
+        tmp_path,
+        "KHM",
+        [mission("THA", key), mission("KHM", khm_key)],
+        own_key=khm_key,
     )
     return key
 

@@ -41,8 +41,14 @@ def secret(app, monkeypatch, tmp_path) -> bytes:
 def tha_key(app, monkeypatch, tmp_path):
     """This app is KHM; THA is its registered peer. Returns THA's signing key."""
     key = new_key()
+    khm_key = new_key()
     use_missions(
-        monkeypatch, app, tmp_path, "KHM", [mission("THA", key), mission("KHM", new_key())]
+        monkeypatch,
+        app,
+        tmp_path,
+        "KHM",
+        [mission("THA", key), mission("KHM", khm_key)],
+        own_key=khm_key,
     )
     return key
 

@@ -21,9 +21,10 @@ from sync.delivery import deliver_pending, enqueue_delivery, enqueue_due_deliver
 from sync.models import SyncInboxChange, SyncOutbox
 from sync.registry import Registry, save_registry
 from sync.scheduler import tick
+from sync.signing import BadReceipt, sign_receipt, verify_receipt
 from tests.cases_support import SCREENING_MD, drain, post_screening
 from tests.factories import app_user_with_forms
-from tests.sync_support import mission, new_key, use_missions
+from tests.sync_support import mission, new_key, use_missions, write_key
 
 THA_KEY, KHM_KEY = new_key(), new_key()
 
@@ -37,7 +38,7 @@ def free_port() -> int:
 class Peer:
     """KHM: a second CaseBridge app, served in a thread on 127.0.0.1:`port`."""
 
-    def __init__(self, folder, redis_url, port: int, tha_key=THA_KEY):
+    def __init__(self, folder, redis_url, port: int, tha_key=THA_KEY, khm_key=KHM_KEY):
         registry = Registry({"THA": mission("THA", tha_key), "KHM": mission("KHM", KHM_KEY)})
         save_registry(registry, folder / "khm-missions.json")
         self.app = create_app(
@@ -47,6 +48,7 @@ class Peer:
                 "REDIS_URL": redis_url,
                 "MISSION_CODE": "KHM",
                 "MISSIONS_FILE": str(folder / "khm-missions.json"),
+                "MISSION_KEY_FILE": str(write_key(folder / "khm.pem", khm_key)),
             },
         )
         with self.app.app_context():
@@ -242,6 +244,43 @@ def test_nothing_is_sent_over_plain_http_to_another_host(
     assert (row.state, row.attempts) == ("pending", 1)
     assert row.last_error == "not sent: the peer's base URL is plain http to another host"
     assert khm.received() == []
+
+
+def test_acks_count_only_in_the_peers_signed_receipt_for_this_batch(
+    app, redis_url, tmp_path, khm, app_context
+):
+    """KHM answers with another key (as someone between the missions would): its acks do
+    not count, the change is sent again; KHM's own receipt then acknowledges it."""
+    khm.stop()
+    (tmp_path / "other").mkdir()
+    impostor = Peer(tmp_path / "other", redis_url, khm.port, khm_key=new_key())
+    impostor.start()
+    try:
+        queued(1)
+        assert deliver_pending("KHM").failed == 1
+        [row] = db.session.scalars(select(SyncOutbox)).all()
+        assert (row.state, row.last_error) == ("pending", "the receipt is not signed by KHM")
+    finally:
+        impostor.close()
+    khm.start()
+    db.session.execute(SyncOutbox.__table__.update().values(next_attempt_at=None))
+    db.session.commit()
+    assert deliver_pending("KHM").acked == 1
+
+
+def test_a_receipt_is_bound_to_its_batch_and_its_mission():
+    key = new_key()
+    acks = [{"change_id": "c1", "status": "applied"}]
+    answer = sign_receipt("KHM", "nonce-1", acks, key)
+    assert verify_receipt(answer, "KHM", "nonce-1", key.public_key()) == acks
+    for tampered, mission_code, nonce in (
+        (answer, "KHM", "nonce-2"),  # an old receipt answering a new batch
+        (answer, "MMR", "nonce-1"),
+        ({**answer, "acks": [{"change_id": "c2", "status": "applied"}]}, "KHM", "nonce-1"),
+        ({name: v for name, v in answer.items() if name != "signature"}, "KHM", "nonce-1"),
+    ):
+        with pytest.raises(BadReceipt):
+            verify_receipt(tampered, mission_code, nonce, key.public_key())
 
 
 def test_a_refused_batch_records_the_peers_reason(app, redis_url, tmp_path, khm, app_context):

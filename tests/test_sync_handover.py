@@ -108,7 +108,9 @@ def test_the_old_owners_follow_up_goes_to_the_new_owner_and_tombstones_no_copy(
 @pytest.fixture
 def as_mmr(app, monkeypatch, tmp_path, keys):  # noqa: F811
     """This app is MMR; THA and KHM are its peers."""
-    use_missions(monkeypatch, app, tmp_path, "MMR", [mission(c, k) for c, k in keys.items()])
+    use_missions(
+        monkeypatch, app, tmp_path, "MMR", [mission(c, k) for c, k in keys.items()], keys["MMR"]
+    )
 
 
 CASE = str(uuid.uuid4())

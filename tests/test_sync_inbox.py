@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from server.extensions import db
+from sync.keys import load_mission_key
 from sync.models import SyncInboxChange, SyncSeenNonce
-from sync.signing import new_batch, sign_batch
+from sync.signing import new_batch, sign_batch, verify_receipt
 from tests.sync_support import mission, new_key, use_missions
 
 INBOX = "/sync/v1/inbox"
@@ -22,8 +23,14 @@ INBOX = "/sync/v1/inbox"
 def tha_key(app, monkeypatch, tmp_path):
     """This app is KHM; THA is its registered peer. Returns THA's signing key."""
     key = new_key()
+    khm_key = new_key()
     use_missions(
-        monkeypatch, app, tmp_path, "KHM", [mission("THA", key), mission("KHM", new_key())]
+        monkeypatch,
+        app,
+        tmp_path,
+        "KHM",
+        [mission("THA", key), mission("KHM", khm_key)],
+        own_key=khm_key,
     )
     return key
 
@@ -59,17 +66,27 @@ def stored() -> tuple[int, int]:
 
 def test_a_signed_batch_is_applied_and_acknowledged_per_change(client, tha_key, app_context):
     changes = [change(), change(version=3)]
-    response = send(client, signed(tha_key, changes))
+    envelope = signed(tha_key, changes)
+    response = send(client, envelope)
     assert response.status_code == 200, response.json
-    assert response.json == {
-        "mission": "KHM",
-        "acks": [{"change_id": c["change_id"], "status": "applied"} for c in changes],
-    }
+    khm_public_key = load_mission_key().public_key()
+    assert verify_receipt(response.json, "KHM", envelope["batch"]["nonce"], khm_public_key) == [
+        {"change_id": c["change_id"], "status": "applied"} for c in changes
+    ], "KHM's receipt"
     rows = db.session.scalars(select(SyncInboxChange).order_by(SyncInboxChange.id)).all()
     assert [(r.change_id, r.sender_mission, r.version, r.payload) for r in rows] == [
         (c["change_id"], "THA", c["version"], c["payload"]) for c in changes
     ]
     assert stored() == (2, 1)
+
+
+def test_a_mission_without_its_key_takes_no_batch(client, tha_key, app, monkeypatch, tmp_path):
+    """Its receipt could not be signed: nothing is applied, the sender tries later."""
+    monkeypatch.setitem(app.config, "MISSION_KEY_FILE", str(tmp_path / "missing.pem"))
+    response = send(client, signed(tha_key, [change()]))
+    assert (response.status_code, response.json["error"]) == (503, "no_key")
+    with app.app_context():
+        assert stored() == (0, 0)
 
 
 def test_redelivered_changes_are_acknowledged_and_not_applied_twice(client, tha_key, app_context):

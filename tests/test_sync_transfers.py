@@ -46,12 +46,12 @@ def missions(keys: dict, own: str) -> list:
 
 @pytest.fixture
 def as_tha(app, monkeypatch, tmp_path, keys, secret):  # noqa: F811
-    use_missions(monkeypatch, app, tmp_path, "THA", missions(keys, "THA"))
+    use_missions(monkeypatch, app, tmp_path, "THA", missions(keys, "THA"), keys["THA"])
 
 
 @pytest.fixture
 def as_khm(app, monkeypatch, tmp_path, keys, secret):  # noqa: F811
-    use_missions(monkeypatch, app, tmp_path, "KHM", missions(keys, "KHM"))
+    use_missions(monkeypatch, app, tmp_path, "KHM", missions(keys, "KHM"), keys["KHM"])
 
 
 def new_case(make, owner="THA", recipients=("KHM", "MMR"), **consent) -> Case:

@@ -74,8 +74,14 @@ def test_a_person_sent_through_normalization_and_a_sync_apply_is_never_logged(
     """Everything at DEBUG, every logger: the worker normalizing a screening into a case,
     then a peer's signed batch applied to a copy of its case."""
     tha_key = new_key()
+    khm_key = new_key()
     use_missions(
-        monkeypatch, app, tmp_path, "KHM", [mission("THA", tha_key), mission("KHM", new_key())]
+        monkeypatch,
+        app,
+        tmp_path,
+        "KHM",
+        [mission("THA", tha_key), mission("KHM", khm_key)],
+        own_key=khm_key,
     )
     monkeypatch.setitem(app.config, "SYNC_DELIVER_ON_COMMIT", False)  # no network here
     caplog.set_level(logging.DEBUG)
