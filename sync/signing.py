@@ -2,7 +2,9 @@
 
 A batch travels as the envelope `{"batch": {...}, "signature": "<base64>"}`. The signature
 covers `SIGNING_CONTEXT + canonical_json(batch)`; the receiver re-encodes the batch it
-parsed, so what it verifies is exactly what it applies.
+parsed, so what it verifies is exactly what it applies. The inbox answers with a receipt
+(`sign_receipt`: its mission code, the batch's nonce and the acks, signed under another
+context): the sender takes acks only from its peer's receipt for that very batch.
 
 Canonical JSON (the exact rule): `json.dumps(value, sort_keys=True, separators=(",", ":"),
 ensure_ascii=False, allow_nan=False)` encoded as UTF-8. So: object keys sorted by code
