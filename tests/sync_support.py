@@ -59,3 +59,17 @@ def use_missions(
         key_file = write_key(folder / f"{own_code}.pem", own_key)
         monkeypatch.setitem(app.config, "MISSION_KEY_FILE", str(key_file))
     return registry
+
+
+def as_khm_knowing_tha(monkeypatch, app, folder: Path, tha_key: Ed25519PrivateKey) -> None:
+    """Make `app` KHM, whose registry knows THA by `tha_key`; it signs its receipts with a
+    key of its own."""
+    khm_key = new_key()
+    use_missions(
+        monkeypatch,
+        app,
+        folder,
+        "KHM",
+        [mission("THA", tha_key), mission("KHM", khm_key)],
+        own_key=khm_key,
+    )

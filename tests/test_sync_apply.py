@@ -14,7 +14,7 @@ from server.cases.models import Assistance, Case, CaseVersion, Consent, Movement
 from server.extensions import db
 from sync.models import SyncAppliedVersion, SyncInboxChange, SyncOutbox
 from sync.signing import new_batch, sign_batch
-from tests.sync_support import mission, new_key, use_missions
+from tests.sync_support import as_khm_knowing_tha, new_key
 
 CASE = str(uuid.uuid4())
 EVENT = str(uuid.uuid4())
@@ -24,15 +24,7 @@ EVENT = str(uuid.uuid4())
 def tha_key(app, monkeypatch, tmp_path):
     """This app is KHM; THA is its registered peer. Returns THA's signing key."""
     key = new_key()
-    khm_key = new_key()
-    use_missions(
-        monkeypatch,
-        app,
-        tmp_path,
-        "KHM",
-        [mission("THA", key), mission("KHM", khm_key)],
-        own_key=khm_key,
-    )
+    as_khm_knowing_tha(monkeypatch, app, tmp_path, key)
     return key
 
 

@@ -21,7 +21,7 @@ from sync.linkage_store import current_linkage, find_matches, refresh_encodings
 from sync.models import PersonLinkage, SyncOutbox, SyncReview
 from sync.outbox import record_case_change
 from sync.registry import Registry
-from tests.sync_support import mission, new_key, use_missions
+from tests.sync_support import as_khm_knowing_tha, mission, new_key
 from tests.test_sync_apply import deliver, tombstone, upsert
 
 BIRTHDATE = dt.date(1990, 7, 15)
@@ -41,15 +41,7 @@ def secret(app, monkeypatch, tmp_path) -> bytes:
 def tha_key(app, monkeypatch, tmp_path):
     """This app is KHM; THA is its registered peer. Returns THA's signing key."""
     key = new_key()
-    khm_key = new_key()
-    use_missions(
-        monkeypatch,
-        app,
-        tmp_path,
-        "KHM",
-        [mission("THA", key), mission("KHM", khm_key)],
-        own_key=khm_key,
-    )
+    as_khm_knowing_tha(monkeypatch, app, tmp_path, key)
     return key
 
 

@@ -3,10 +3,12 @@ a loopback port): signed batches, acks per change, backoff, dead letters, catchi
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import socket
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -78,6 +80,20 @@ class Peer:
         self.stop()
         with self.app.app_context():
             db.engine.dispose()
+
+
+@contextlib.contextmanager
+def in_khms_place(khm: Peer, folder, redis_url, **keys) -> Iterator[Peer]:
+    """KHM stopped, and another app served at its address with other keys (`tha_key`: the
+    key it believes THA's; `khm_key`: the key it signs with)."""
+    khm.stop()
+    (folder / "other").mkdir()
+    other = Peer(folder / "other", redis_url, khm.port, **keys)
+    other.start()
+    try:
+        yield other
+    finally:
+        other.close()
 
 
 @pytest.fixture
@@ -251,17 +267,11 @@ def test_acks_count_only_in_the_peers_signed_receipt_for_this_batch(
 ):
     """KHM answers with another key (as someone between the missions would): its acks do
     not count, the change is sent again; KHM's own receipt then acknowledges it."""
-    khm.stop()
-    (tmp_path / "other").mkdir()
-    impostor = Peer(tmp_path / "other", redis_url, khm.port, khm_key=new_key())
-    impostor.start()
-    try:
+    with in_khms_place(khm, tmp_path, redis_url, khm_key=new_key()):
         queued(1)
         assert deliver_pending("KHM").failed == 1
         [row] = db.session.scalars(select(SyncOutbox)).all()
         assert (row.state, row.last_error) == ("pending", "the receipt is not signed by KHM")
-    finally:
-        impostor.close()
     khm.start()
     db.session.execute(SyncOutbox.__table__.update().values(next_attempt_at=None))
     db.session.commit()
@@ -285,18 +295,12 @@ def test_a_receipt_is_bound_to_its_batch_and_its_mission():
 
 def test_a_refused_batch_records_the_peers_reason(app, redis_url, tmp_path, khm, app_context):
     """KHM's registry holds another key for THA: it refuses the batch, THA notes why."""
-    khm.stop()
-    (tmp_path / "other").mkdir()
-    impostor_view = Peer(tmp_path / "other", redis_url, khm.port, tha_key=new_key())
-    impostor_view.start()
-    try:
+    with in_khms_place(khm, tmp_path, redis_url, tha_key=new_key()) as impostor_view:
         queued(1)
         assert deliver_pending("KHM").failed == 1
         [row] = db.session.scalars(select(SyncOutbox)).all()
         assert (row.state, row.last_error) == ("pending", "HTTP 401 bad_signature")
         assert impostor_view.received() == []
-    finally:
-        impostor_view.close()
 
 
 def test_an_unknown_peer_gets_nothing(app, khm, app_context):

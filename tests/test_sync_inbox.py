@@ -14,7 +14,7 @@ from server.extensions import db
 from sync.keys import load_mission_key
 from sync.models import SyncInboxChange, SyncSeenNonce
 from sync.signing import new_batch, sign_batch, verify_receipt
-from tests.sync_support import mission, new_key, use_missions
+from tests.sync_support import as_khm_knowing_tha, new_key
 
 INBOX = "/sync/v1/inbox"
 
@@ -23,15 +23,7 @@ INBOX = "/sync/v1/inbox"
 def tha_key(app, monkeypatch, tmp_path):
     """This app is KHM; THA is its registered peer. Returns THA's signing key."""
     key = new_key()
-    khm_key = new_key()
-    use_missions(
-        monkeypatch,
-        app,
-        tmp_path,
-        "KHM",
-        [mission("THA", key), mission("KHM", khm_key)],
-        own_key=khm_key,
-    )
+    as_khm_knowing_tha(monkeypatch, app, tmp_path, key)
     return key
 
 

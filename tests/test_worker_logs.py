@@ -16,7 +16,7 @@ from server.worker import redacted_traceback
 from sync.signing import new_batch, sign_batch
 from tests.cases_support import SCREENING_MD, drain, post, screening_xml
 from tests.factories import app_user_with_forms
-from tests.sync_support import mission, new_key, use_missions
+from tests.sync_support import as_khm_knowing_tha, new_key
 
 SECRET = "Sokha Chan, born 1995-04-02"
 
@@ -74,15 +74,7 @@ def test_a_person_sent_through_normalization_and_a_sync_apply_is_never_logged(
     """Everything at DEBUG, every logger: the worker normalizing a screening into a case,
     then a peer's signed batch applied to a copy of its case."""
     tha_key = new_key()
-    khm_key = new_key()
-    use_missions(
-        monkeypatch,
-        app,
-        tmp_path,
-        "KHM",
-        [mission("THA", tha_key), mission("KHM", khm_key)],
-        own_key=khm_key,
-    )
+    as_khm_knowing_tha(monkeypatch, app, tmp_path, tha_key)
     monkeypatch.setitem(app.config, "SYNC_DELIVER_ON_COMMIT", False)  # no network here
     caplog.set_level(logging.DEBUG)
     project = make.project()
