@@ -31,8 +31,11 @@
 - A **transfer's messages** (request, answer, revocation, the case handed over) are
   sync.transfers' to apply. A mission that transferred a case here keeps a copy: its
   follow-ups are taken like those of a mission this one shared the case with.
-- Anything else (a tombstone for our own case, a copy from a mission that does not own
-  it) is acknowledged as `ignored`, and changes nothing.
+- An **upsert from a mission claiming a case whose copy here another owns** is answered
+  `not_yet` (see NOT_YET): after a transfer the new owner's first upsert may come before
+  the old owner's word; the sender sends it again later, and it is applied then.
+- Anything else (a tombstone for our own case, or from a mission that does not own the
+  copy) is acknowledged as `ignored`, and changes nothing.
 
 **No duplicate persons**: before an owner's case becomes a new copy here, the person
 encoding it carries (`payload["linkage"]`, keyed with the secret linked missions share:
@@ -83,8 +86,13 @@ from sync.registry import Registry, load_registry
 from sync.review import propose_conflict, propose_duplicate
 from sync.routing import CASE_PARTS, SYNC_PURPOSE
 
-#: What an upsert or a tombstone did; all but `invalid` tell the sender it is delivered.
-APPLIED, STALE, IGNORED, INVALID = "applied", "stale", "ignored", "invalid"
+#: What an upsert or a tombstone did; all but `invalid` and `not_yet` tell the sender it
+#: is delivered. `not_yet`: an upsert from a mission claiming a case this mission holds a
+#: copy of, owned here by another: the owner may have transferred it to that mission and
+#: its word (sync.outbox.record_owner_handover) not be here yet. Not kept, so that the
+#: sender's next attempt is applied once the word came; dead-lettered there if it never
+#: comes (for its admins to see), never dropped.
+APPLIED, STALE, IGNORED, INVALID, NOT_YET = "applied", "stale", "ignored", "invalid", "not_yet"
 
 
 def apply_received(change: dict, *, own_mission: str, registry: Registry | None = None) -> str:
@@ -106,7 +114,7 @@ def apply_received(change: dict, *, own_mission: str, registry: Registry | None 
         status = _upsert(case, change, payload, own_mission, registry)
     else:
         status = _tombstone(case, change, own_mission)
-    if status != IGNORED:
+    if status not in (IGNORED, NOT_YET):
         _remember(applied, change)
     return status
 
@@ -132,6 +140,8 @@ def apply_handed_over(case: Case | None, change: dict, own_mission: str, registr
     payload.owner_mission = change["origin_mission"]
     upsert = {**change, "kind": "upsert"}
     status = _upsert(case, upsert, payload, own_mission, registry)
+    if status == NOT_YET:
+        return IGNORED  # a copy of another mission's: the transfer's owner was not its owner
     if status != IGNORED:
         key = (change["case_uuid"], change["origin_mission"])
         _remember(db.session.get(SyncAppliedVersion, key), upsert)
@@ -159,6 +169,8 @@ def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str,
     ):
         # a follow-up of our case by a mission we shared it with
         created, linked, possible = False, {}, []
+    elif case.owner_mission != own_mission and payload.owner_mission == origin != own_mission:
+        return NOT_YET  # a new owner's upsert before the old owner's word
     else:
         return IGNORED
     owner_here = case.owner_mission == own_mission

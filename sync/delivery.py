@@ -80,13 +80,16 @@ def deliver_pending(mission_code: str) -> DeliveryReport:
             log.warning("sync: batch to %s failed: %s", mission_code, failure)
             break
         for row in rows:
-            if acks.get(row.change_id) in DELIVERED:
+            status = acks.get(row.change_id)
+            if status in DELIVERED:
                 row.state, row.acked_at, row.last_error = "acked", _utcnow(), None
                 row.payload = what_was_sent(row.payload)
                 report.acked += 1
             else:
                 row.state = "sent"
-                _failed(row, "sent but not acknowledged", report)
+                _failed(
+                    row, f"sent, answered {status}" if status else "sent, not acknowledged", report
+                )
         db.session.commit()
     log.info(
         "sync: %s: %d acked, %d failed, %d dead",

@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 from sqlalchemy import delete, select
 
 from server.extensions import db
-from sync.apply import APPLIED, INVALID, apply_received
+from sync.apply import APPLIED, INVALID, NOT_YET, apply_received
 from sync.models import SyncInboxChange, SyncSeenNonce
 from sync.payload import InvalidChange
 from sync.registry import Registry
@@ -140,6 +140,8 @@ def apply_change(
     except InvalidChange as error:
         log.warning("sync change from %s refused: %s", sender, error)
         return INVALID
+    if status == NOT_YET:
+        return status  # not kept: its next attempt is a new one
     db.session.add(
         SyncInboxChange(
             change_id=change["change_id"],

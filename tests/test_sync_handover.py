@@ -17,7 +17,7 @@ from sqlalchemy import select
 from server.cases.models import Case, Consent
 from server.extensions import db
 from sync import transfers
-from sync.models import SyncAppliedVersion
+from sync.models import SyncAppliedVersion, SyncInboxChange
 from sync.outbox import change_id_for
 from tests.sync_support import mission, use_missions
 from tests.test_sync_apply_linkage import secret  # noqa: F401 - a fixture used by name
@@ -164,8 +164,9 @@ def test_the_owners_word_hands_the_copy_over_and_a_replay_changes_nothing(
     ], "the new owner's upserts are taken"
     assert (the_copy().owner_mission, the_copy().person.gender) == ("KHM", "Masculine")
     assert to_mmr(client, keys, upsert("THA", 6, "THA", {"prs_Gender": "Feminine"})) == [
-        "ignored"
-    ], "the old owner's word is no longer taken"
+        "not_yet"
+    ], "the old owner's word is no longer taken (unless the copy's owner hands it back)"
+    assert the_copy().person.gender == "Masculine"
 
 
 def as_sent(change: dict) -> dict:
@@ -183,12 +184,14 @@ def test_the_new_owners_first_upsert_does_not_hide_the_old_owners_notice(
     numbers its versions of the case as THA does; its first upsert to MMR (version 2,
     ignored: THA still owns MMR's copy) and THA's notice (version 2) had one change id,
     so the notice arriving second was acknowledged as a repeat and MMR never followed."""
-    first = as_sent(upsert("KHM", 2, "KHM", {"prs_Gender": "Feminine"}))
+    first = as_sent(upsert("KHM", 2, "KHM", {"prs_Gender": "Masculine"}))
     notice = as_sent(upsert("THA", 2, "KHM"))
     assert first["change_id"] != notice["change_id"]
-    assert to_mmr(client, keys, first) == ["ignored"], "before the notice: not its owner"
+    assert to_mmr(client, keys, first) == ["not_yet"], "before the notice: not its owner yet"
     assert to_mmr(client, keys, notice) == ["applied"]
     assert the_copy().owner_mission == "KHM"
+    assert to_mmr(client, keys, first) == ["applied"], "KHM's next attempt, once it owns it"
+    assert the_copy().person.gender == "Masculine"
 
 
 def test_a_change_id_another_mission_used_is_refused_not_taken_for_a_repeat(
@@ -196,18 +199,25 @@ def test_a_change_id_another_mission_used_is_refused_not_taken_for_a_repeat(
     client,
     keys,  # noqa: F811
 ):
-    ignored = upsert("KHM", 2, "KHM")
+    ignored = upsert("KHM", 2, "THA")
     assert to_mmr(client, keys, ignored) == ["ignored"]
     same_id = {**upsert("THA", 2, "KHM"), "change_id": ignored["change_id"]}
     assert to_mmr(client, keys, same_id) == ["invalid"], "its sender retries, then sees it dead"
     assert the_copy().owner_mission == "THA"
 
 
-def test_a_non_owners_word_is_ignored(copy_of_thas, client, keys):  # noqa: F811
-    assert to_mmr(client, keys, upsert("KHM", 1, "KHM")) == ["ignored"]
+def test_a_non_owners_word_is_ignored_and_its_claim_waits(copy_of_thas, client, keys):  # noqa: F811
+    assert to_mmr(client, keys, upsert("KHM", 1, "THA", {"prs_Gender": "Masculine"})) == ["ignored"]
+    assert to_mmr(client, keys, upsert("KHM", 2, "KHM", {"prs_Gender": "Masculine"})) == [
+        "not_yet"
+    ], "KHM says it owns the case: sent again until THA's word says so, or dead there"
     copy = the_copy()
-    assert (copy.owner_mission, copy.version) == ("THA", 1)
+    assert (copy.owner_mission, copy.version, copy.person.gender) == ("THA", 1, "Feminine")
     assert db.session.get(SyncAppliedVersion, (CASE, "KHM")) is None
+    kept = db.session.scalars(
+        select(SyncInboxChange.kind).where(SyncInboxChange.origin_mission == "KHM")
+    ).all()
+    assert kept == ["upsert"], "the ignored one only: a claim that waits is not kept"
 
 
 @pytest.mark.parametrize("named", ["MMR", "LAO"], ids=["this-mission", "unregistered"])
