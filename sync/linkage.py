@@ -16,17 +16,19 @@ an index of the local persons' encodings:
 - **Decision**, explicit rules rather than fitted weights (thresholds measured with
   `bench/linkage.py`, see bench/LINKAGE.md): `certain` needs a name that agrees and an
   independent exact agreement (document number, full birth date, or a phone or e-mail
-  with no date conflict), or a nearly identical rare name with the same birth year, or
-  the same home locality with the same birth year where no other person of that place has
-  the name. With the same birth date a less alike name is enough when its differing
-  words are spellings no local person has (typos and transliterations make new
-  spellings; another real name, such as a sibling's, is a known one: Winkler's
-  value-frequency idea applied to filters); with the same home, or a family's phone,
-  differing words must be such new spellings. A name that agrees with nothing against it,
-  or a name that agrees a little with an exact agreement, is `possible` (the review
-  queue); two different documents, two different birth dates or two genders rule
-  `certain` out; a different home locality does not (families move), it only does not
-  count.
+  with no date conflict), or the same document number and birth date whatever the names
+  (two exact identifiers: an alias or a wrong entry), or a document number one typo apart
+  (keyed deletion neighbourhoods) with names that agree and birth years not far apart,
+  or a nearly identical rare name with the same birth year, or the same home locality
+  with the same birth year where no other person of that place has the name. With the
+  same birth date a less alike name is enough when its differing words are spellings no
+  local person has (typos and transliterations make new spellings; another real name,
+  such as a sibling's, is a known one: Winkler's value-frequency idea applied to
+  filters); with the same home, or a family's phone, differing words must be such new
+  spellings. A name that agrees with nothing against it, or a name that agrees a little
+  with an exact agreement, is `possible` (the review queue); two different documents
+  (not one typo apart), two different birth dates or two genders rule `certain` out; a
+  different home locality does not (families move), it only does not count.
 """
 
 from __future__ import annotations
@@ -262,9 +264,13 @@ def _decide(
     same_document = incoming.document is not None and incoming.document == local.document
     if name < NAME_POSSIBLE and not same_document:
         return None
-    other_document = (
-        not same_document and incoming.document is not None and local.document is not None
-    )
+    both_documents = incoming.document is not None and local.document is not None
+    near_document = (
+        both_documents
+        and not same_document
+        and not incoming.document_edits.isdisjoint(local.document_edits)
+    )  # one typo apart: not "two documents"
+    other_document = both_documents and not same_document and not near_document
     same_phone = shares_contact(incoming, local)
     same_mobile = incoming.phone is not None and incoming.phone == local.phone
     both_dates = incoming.birthdate is not None and local.birthdate is not None
@@ -280,8 +286,8 @@ def _decide(
     )
     conflict = other_document or gender_differs or (both_dates and not same_date)
     same_home = home_place(incoming, local) == "same"
-    if same_document and name >= NAME_WITH_DOCUMENT:
-        status, reason = "certain", "document"
+    if same_document and (name >= NAME_WITH_DOCUMENT or (same_date and not gender_differs)):
+        status, reason = "certain", "document"  # two exact identifiers: whatever the name
     elif (
         same_date
         and not conflict
@@ -291,6 +297,8 @@ def _decide(
         )
     ):
         status, reason = "certain", "birthdate"
+    elif near_document and name >= NAME_WITH_BIRTHDATE and not conflict and year != "far":
+        status, reason = "certain", "document typo"
     elif (
         same_phone
         and name >= NAME_WITH_BIRTHDATE
@@ -311,14 +319,16 @@ def _decide(
         status, reason = "certain", "home"  # a family shares a home: no rival (match_one)
     elif name >= NAME_ALONE_CERTAIN and year == "same" and not conflict and _rare(local, index):
         status, reason = "certain", "rare name"
-    elif same_document or same_date:
-        status, reason = "possible", "document" if same_document else "birthdate"
+    elif same_document or near_document or same_date:
+        reason = "birthdate" if same_date else "document"
+        status, reason = "possible", "document typo" if near_document else reason
     elif name >= NAME_REVIEW and not conflict and year != "far":
         status, reason = "possible", "name"
     else:
         return None
     evidence = (
         0.5 * same_document
+        + 0.3 * near_document
         + 0.3 * same_date
         + 0.2 * same_phone
         + 0.1 * (year == "same")

@@ -201,6 +201,49 @@ def test_two_different_documents_rule_out_certain():
     assert all(m.status != "certain" for m in outcome(incoming))
 
 
+@pytest.mark.parametrize("number", ["UA12345768", "UA12349678", "UA1234678", "UA123456789"])
+def test_a_document_number_one_typo_apart_is_not_another_document(number):
+    """Two digits swapped, one replaced, dropped or added (FEBRL's corruptions)."""
+    with_date = replace(OLENA, ref="I-1", identity_number=number, mobile_phone=None)
+    [found] = outcome(with_date)
+    assert (found.local, found.status, found.reason) == ("L-0", "certain", "birthdate")
+    typo = replace(with_date, second_name="Shevchneko", birthdate=None, gender=None)
+    [found] = outcome(typo)
+    assert (found.local, found.status, found.reason) == ("L-0", "certain", "document typo")
+
+
+def test_a_document_one_typo_apart_needs_the_names_to_agree():
+    """Family members' passports can be numbered one after another: a twin sister with
+    the next number, a real first name of her own, is not linked."""
+    sister = replace(OLENA, ref="I-1", first_name="Iryna", identity_number="UA12345679")
+    someone = PersonValues("L-9", "Iryna", None, "Kovalenko", dt.date(1970, 1, 1), 1970)
+    matches = outcome(sister, local_register(someone))
+    assert [(m.local, m.status, m.reason) for m in matches] == [
+        ("L-0", "possible", "document typo")
+    ]
+
+
+def test_the_document_edits_travel_only_as_keyed_tokens():
+    encoding = Encoder(SECRET).encode(OLENA)
+    assert len(encoding.document_edits) == len("UA12345678") + 1
+    text = json.dumps(encoding.as_json())
+    for plain in ("ua1234567", "a12345678", "2345678"):
+        assert plain not in text.casefold()
+    assert PersonEncoding.from_json(json.loads(text)) == encoding
+    older_peer = {k: v for k, v in encoding.as_json().items() if k != "document_edits"}
+    assert PersonEncoding.from_json(older_peer).document_edits == frozenset()
+
+
+def test_the_same_document_and_birth_date_link_whatever_the_name():
+    """Two exact identifiers agree: another name is an alias or a wrong entry. A child on
+    a parent's passport has another birth date: review."""
+    alias = PersonValues("I-1", "Olga", None, "Bondar", BORN, 1990, "feminine", "UA12345678")
+    [found] = outcome(alias)
+    assert (found.local, found.status, found.reason) == ("L-0", "certain", "document")
+    child = replace(alias, birthdate=dt.date(2012, 5, 5), birth_year=2012)
+    assert all(m.status != "certain" for m in outcome(child))
+
+
 # ---- the home address, home phone and e-mail ----------------------------------------------
 
 #: Olena's home as her first mission wrote it (no birth date: only a year, estimated).
