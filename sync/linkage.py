@@ -18,17 +18,20 @@ an index of the local persons' encodings:
   independent exact agreement (document number, full birth date, or a phone or e-mail
   with no date conflict), or the same document number and birth date whatever the names
   (two exact identifiers: an alias or a wrong entry), or a document number one typo apart
-  (keyed deletion neighbourhoods) with names that agree and birth years not far apart,
-  or a nearly identical rare name with the same birth year, or the same home locality
-  with the same birth year where no other person of that place has the name. With the
-  same birth date a less alike name is enough when its differing words are spellings no
-  local person has (typos and transliterations make new spellings; another real name,
-  such as a sibling's, is a known one: Winkler's value-frequency idea applied to
-  filters); with the same home, or a family's phone, differing words must be such new
-  spellings. A name that agrees with nothing against it, or a name that agrees a little
-  with an exact agreement, is `possible` (the review queue); two different documents
-  (not one typo apart), two different birth dates or two genders rule `certain` out; a
-  different home locality does not (families move), it only does not count.
+  (keyed deletion neighbourhoods) with names that agree and birth years not far apart;
+  or, with no exact agreement, a rare name (Fellegi and Sunter's frequency idea, counted
+  from the local index and never sent: at most two local persons, of any birth year,
+  have a name as alike) with the same birth year or one apart, no other home locality
+  and no rival; or the same home locality with the same birth year where no other person
+  of that place has the name. With the same birth date a less alike name is enough when
+  its differing words are spellings no local person has (typos and transliterations make
+  new spellings; another real name, such as a sibling's, is a known one: Winkler's
+  value-frequency idea applied to filters); with a rare name, the same home, or a
+  family's phone, differing words must be such new spellings. A name that agrees with
+  nothing against it, or a name that agrees a little with an exact agreement, is
+  `possible` (the review queue); two different documents (not one typo apart), two
+  different birth dates or two genders rule `certain` out; a different home locality
+  does not (families move), it only does not count, except against a name alone.
 """
 
 from __future__ import annotations
@@ -75,12 +78,18 @@ NAME_WITH_BIRTHDATE = 0.85  #: the same birth date (or phone), names alike despi
 NAME_NOVEL_WITH_BIRTHDATE = 0.65
 NAME_FIELD_FLOOR = 0.50
 FIELD_AGREES = 0.95  #: a first or family name this alike counts as the same spelling
-NAME_ALONE_CERTAIN = 0.97  #: no birth date to compare: the same rare name, same birth year
 NAME_POSSIBLE = 0.60  #: least name likeness for a possible match with a date or document
 NAME_REVIEW = 0.80  #: with no exact agreement: a name this alike goes to review...
 MAX_NAME_ONLY = 5  #: ...unless more local persons than this have such a name (too common)
-#: "Rare": at most this many local persons have exactly this full-name filter.
+#: Rare enough for the home rule to allow a birth year one apart: at most this many local
+#: persons have exactly this full-name filter.
 RARE_NAME_COUNT = 2
+#: Names this alike count as one name for its frequency (`LocalIndex.namesakes`): as alike
+#: as a typo leaves a name, and as two real names can be (Olena and Oksana Shevchenko).
+NAME_SIMILAR = 0.85
+#: With nothing but a name and a birth year (one apart at most), the name decides only if
+#: at most this many local persons have one NAME_SIMILAR alike (see bench/LINKAGE.md).
+MAX_NAMESAKES = 2
 #: Another candidate this alike makes a name-only decision ambiguous.
 RIVAL_NAME = 0.85
 #: The same home locality (or postal code), the same birth year (one apart or one unknown
@@ -134,6 +143,10 @@ class LocalIndex:
     )
     #: Locality or postal code token -> the name ids of its persons.
     names_at_home: dict[bytes, set[int]] = field(default_factory=lambda: defaultdict(set))
+    #: An incoming name's filters and name-pair key -> its `namesakes` count.
+    _namesakes: dict[tuple[int, int, int, bytes | None], int] = field(
+        default_factory=dict, repr=False
+    )
 
     @classmethod
     def build(cls, encodings: Iterable[PersonEncoding]) -> LocalIndex:
@@ -198,6 +211,24 @@ class LocalIndex:
                     return found
                 return found | self._same_home(incoming, homes, mine, groups, similarity)
         found.update(alike)
+        return found
+
+    def namesakes(self, incoming: PersonEncoding) -> int:
+        """How many local persons, of any birth year or none, have a name `NAME_SIMILAR`
+        alike to the incoming one's: its frequency here (Fellegi and Sunter's frequency-
+        based weights), counted where it is known and never sent. Among the persons sharing
+        its name-pair key, who are all candidates, in the database as here."""
+        key = (incoming.first, incoming.family, incoming.full, incoming.name_pair)
+        found = self._namesakes.get(key)
+        if found is None:
+            mine, found = with_counts(incoming), 0
+            if incoming.name_pair is None:
+                found = len(self.encodings)  # no name to count: nothing is rare
+            for pairs in (self.pairs_dated, self.pairs_undated):
+                for name_id, positions in pairs.get(incoming.name_pair, {}).items():
+                    if filter_similarity(mine, self.names[name_id]) >= NAME_SIMILAR:
+                        found += len(positions)
+            self._namesakes[key] = found
         return found
 
     def _same_home(
@@ -317,7 +348,14 @@ def _decide(
         and _only_one_at_home(local, index)
     ):
         status, reason = "certain", "home"  # a family shares a home: no rival (match_one)
-    elif name >= NAME_ALONE_CERTAIN and year == "same" and not conflict and _rare(local, index):
+    elif (
+        name >= NAME_WITH_BIRTHDATE
+        and year in ("same", "near")
+        and not conflict
+        and home_place(incoming, local) != "other"
+        and _novel_spelling(incoming, local, index)
+        and index.namesakes(incoming) <= MAX_NAMESAKES
+    ):  # a rare name (or its typo: no local person spells its differing words so)
         status, reason = "certain", "rare name"
     elif same_document or near_document or same_date:
         reason = "birthdate" if same_date else "document"

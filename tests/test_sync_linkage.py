@@ -157,9 +157,34 @@ def test_missing_birth_date_is_found_by_document_even_with_the_year_off():
     assert (found.local, found.status, found.reason) == ("L-0", "certain", "document")
 
 
-def test_missing_birth_date_and_no_identifier_goes_to_review():
+def test_a_name_alone_is_certain_only_if_rare_here():
+    """No birth date, no identifier, a typo, the birth year one apart: the only Olena
+    Shevchenko here is certain; where two more (of other years) have the name, or two
+    a name as alike, it goes to review."""
     incoming = PersonValues("I-1", "Olena", None, "Shevchenkp", None, 1991, "feminine")
-    assert only(outcome(incoming)) == ("L-0", "possible")
+    [found] = outcome(incoming)
+    assert (found.local, found.status, found.reason) == ("L-0", "certain", "rare name")
+    namesakes = [
+        PersonValues(f"L-o-{i}", "Olena", None, "Shevchenko", None, 1960 + i, "feminine")
+        for i in range(2)
+    ]
+    assert only(outcome(incoming, local_register(*namesakes))) == ("L-0", "possible")
+    alike = [replace(n, second_name="Shevchenka") for n in namesakes]
+    assert only(outcome(incoming, local_register(*alike))) == ("L-0", "possible")
+
+
+def test_a_rare_name_needs_new_spellings_the_same_years_and_no_other_home():
+    """A sister's first name is another real one; a birth year two apart, or another
+    home locality on both records, is against the name alone."""
+    sister = PersonValues("I-1", "Oksana", None, "Shevchenko", None, 1990, "feminine")
+    someone = PersonValues("L-9", "Oksana", None, "Kovalenko", dt.date(1970, 1, 1), 1970)
+    assert all(m.status != "certain" for m in outcome(sister, local_register(someone)))
+    typo = PersonValues("I-1", "Olena", None, "Shevchenkp", None, 1992, "feminine")
+    assert all(m.status != "certain" for m in outcome(typo))
+    moved = replace(typo, birth_year=1990, mailing_city="Odesa")
+    register = local_register(replace(OLENA, ref="L-0", mailing_city="Vinnytsia"))[1:]
+    assert only(outcome(moved, register)) == ("L-0", "possible")
+    assert only(outcome(replace(moved, mailing_city=None), register)) == ("L-0", "certain")
 
 
 def test_missing_birth_year_is_still_found_through_the_name_pair():
@@ -171,7 +196,8 @@ def test_missing_birth_year_is_still_found_through_the_name_pair():
 
 def test_a_rare_identical_name_with_the_same_birth_year_is_certain():
     incoming = PersonValues("I-1", "Olena", None, "Shevchenko", None, 1990, "feminine")
-    assert only(outcome(incoming)) == ("L-0", "certain")
+    [found] = outcome(incoming)
+    assert (found.local, found.status, found.reason) == ("L-0", "certain", "rare name")
 
 
 def test_another_person_with_a_common_name_and_the_same_birth_year_is_not_certain():
@@ -308,9 +334,11 @@ def test_the_home_rule_needs_the_same_birth_year_or_a_rare_name():
 
 
 def test_a_namesake_of_the_same_place_makes_the_home_rule_ambiguous():
+    """Two more of the name elsewhere: not rare (the name alone would not decide)."""
     incoming = at_home(second_name="Shevchneko")
     older = replace(OLENA_AT_HOME, ref="L-8", birth_year=1972)  # another of that name there
-    matches = outcome(incoming, local_register_at_home(older))
+    elsewhere = [replace(older, ref=f"L-o-{i}", mailing_city="Odesa") for i in range(2)]
+    matches = outcome(incoming, local_register_at_home(older, *elsewhere))
     assert [(m.local, m.status) for m in matches] == [("L-0", "possible")]
 
 
