@@ -90,6 +90,10 @@ NAME_SIMILAR = 0.85
 #: With nothing but a name and a birth year (one apart at most), the name decides only if
 #: at most this many local persons have one NAME_SIMILAR alike (see bench/LINKAGE.md).
 MAX_NAMESAKES = 2
+#: So many local persons have a name (NAME_SIMILAR alike) that one of them shares a birth
+#: date by chance (one in ~50 for a date in a span of 40 years): with the same date and
+#: a different home locality, only possible (see bench/LINKAGE.md).
+COMMON_NAME = 300
 #: Another candidate this alike makes a name-only decision ambiguous.
 RIVAL_NAME = 0.85
 #: The same home locality (or postal code), the same birth year (one apart or one unknown
@@ -316,7 +320,8 @@ def _decide(
         incoming.gender is not None and local.gender is not None and incoming.gender != local.gender
     )
     conflict = other_document or gender_differs or (both_dates and not same_date)
-    same_home = home_place(incoming, local) == "same"
+    home = home_place(incoming, local)
+    same_home = home == "same"
     if same_document and (name >= NAME_WITH_DOCUMENT or (same_date and not gender_differs)):
         status, reason = "certain", "document"  # two exact identifiers: whatever the name
     elif (
@@ -326,7 +331,8 @@ def _decide(
             name >= NAME_WITH_BIRTHDATE
             or (name >= NAME_NOVEL_WITH_BIRTHDATE and _novel_spelling(incoming, local, index))
         )
-    ):
+        and (home != "other" or near_document or index.namesakes(incoming) <= COMMON_NAME)
+    ):  # a name this common shares a birth date by chance; a home elsewhere tips it
         status, reason = "certain", "birthdate"
     elif near_document and name >= NAME_WITH_BIRTHDATE and not conflict and year != "far":
         status, reason = "certain", "document typo"
@@ -352,7 +358,7 @@ def _decide(
         name >= NAME_WITH_BIRTHDATE
         and year in ("same", "near")
         and not conflict
-        and home_place(incoming, local) != "other"
+        and home != "other"
         and _novel_spelling(incoming, local, index)
         and index.namesakes(incoming) <= MAX_NAMESAKES
     ):  # a rare name (or its typo: no local person spells its differing words so)

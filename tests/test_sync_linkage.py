@@ -15,7 +15,15 @@ from bench.linkage import evaluate
 from bench.linkage import run as run_benchmark
 from bench.linkage_data import generate, without_home
 from bench.linkage_febrl import febrl_directory
-from sync.linkage import Encoder, LocalIndex, PersonEncoding, PersonValues, match, match_exact
+from sync.linkage import (
+    COMMON_NAME,
+    Encoder,
+    LocalIndex,
+    PersonEncoding,
+    PersonValues,
+    match,
+    match_exact,
+)
 from sync.linkage_encoding import BLOOM_BITS
 from sync.linkage_names import name_code, name_tokens, normalize_name
 
@@ -212,6 +220,23 @@ def test_another_person_with_a_common_name_and_the_same_birth_year_is_not_certai
     assert all(m.status == "possible" for m in outcome(no_date, register))
     one_namesake = PersonValues("I-3", "Olena", None, "Shevchenko", dt.date(1990, 8, 1), 1990)
     assert outcome(one_namesake) == []
+
+
+def test_a_common_name_with_the_same_birth_date_and_another_home_is_only_possible():
+    """So many have the name that one shares a birth date by chance: a home elsewhere
+    tips it to review; a rarer name, or no home to compare, stays certain."""
+    born = dt.date(1990, 5, 17)
+    namesakes = [
+        PersonValues(f"L-s-{i}", "Siti", None, "Rahayu", None, 1950 + i % 50, "feminine")
+        for i in range(COMMON_NAME)
+    ]
+    siti = PersonValues("L-9", "Siti", None, "Rahayu", born, 1990, "feminine", **HOME)
+    incoming = replace(siti, ref="I-1", mailing_city="Odesa", mailing_state=None)
+    assert only(outcome(incoming, local_register(siti, *namesakes))) == ("L-9", "possible")
+    [found] = outcome(replace(incoming, mailing_city=None), local_register(siti, *namesakes))
+    assert (found.local, found.status, found.reason) == ("L-9", "certain", "birthdate")
+    [found] = outcome(incoming, local_register(siti, *namesakes[1:]))
+    assert (found.local, found.status, found.reason) == ("L-9", "certain", "birthdate")
 
 
 def test_a_sibling_with_the_family_phone_is_not_certain():
