@@ -31,7 +31,8 @@ an index of the local persons' encodings:
   nothing against it, or a name that agrees a little with an exact agreement, is
   `possible` (the review queue); two different documents (not one typo apart), two
   different birth dates or two genders rule `certain` out; a different home locality
-  does not (families move), it only does not count, except against a name alone.
+  does not (families move), it only does not count, except against a name alone, or a
+  name so common here that a birth date is shared by chance (`COMMON_NAME`).
 """
 
 from __future__ import annotations
