@@ -234,6 +234,30 @@ def test_the_home_locality_is_kept_as_a_token_and_links_without_a_birth_date(
     assert (found.local, found.status, found.reason) == (str(registered.id), "certain", "home")
 
 
+def test_a_rare_name_is_counted_in_the_database_as_in_memory(app_context, make, registered, secret):
+    """THA has only Sreypov's birth year, and a typo: she is the only one of her name here,
+    so certain; once two more of other years are registered (read by the name-pair key,
+    whatever their year), only possible."""
+    linkage = current_linkage()
+    values = PersonValues(
+        ref="THA-1", first_name="Sreypov", second_name="Chhorm", birth_year=BIRTHDATE.year
+    )
+    incoming = Encoder(secret).encode(values)
+    [found] = find_matches(incoming, linkage)
+    assert (found.local, found.status, found.reason) == (str(registered.id), "certain", "rare name")
+    project = make.project()
+    for year in (1960, 1970):
+        person = Person(
+            uuid=str(uuid.uuid4()), first_name="Sreypov", second_name="Chhorn", birth_year=year
+        )
+        db.session.add(
+            Case(uuid=str(uuid.uuid4()), project_id=project.id, person=person, owner_mission="KHM")
+        )
+    db.session.commit()
+    matches = find_matches(incoming, linkage)
+    assert [(m.local, m.status) for m in matches] == [(str(registered.id), "possible")]
+
+
 # ---- the sending end -------------------------------------------------------------------
 
 
