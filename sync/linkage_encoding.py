@@ -9,10 +9,11 @@ it; only a `PersonEncoding` travels:
   (identity document number, mobile phone) and of the normalized full name with the birth
   date.
 - **Document number, one typo apart**: keyed tokens of its deletion neighbourhood (the
-  number, and the number with each one character left out, as in Ukkonen's and SymSpell's
-  neighbourhood indexes): two numbers one substitution, adjacent transposition, insertion
-  or deletion apart share one of them; two unrelated numbers next to never. Each is an
-  HMAC like the exact tokens: no digit, bigram or length is readable from them.
+  number, and the number with each one character left out, as in SymSpell's deletion
+  index): two numbers one substitution, adjacent transposition, insertion or deletion
+  apart share one of them; two unrelated numbers next to never. Each is an HMAC like the
+  exact tokens, and keyed padding makes them always `DOCUMENT_EDIT_TOKENS`: no digit,
+  bigram or length of the number shows.
 - **Bloom filters of names** (Schnell, Bachteler & Reiher 2009, "Privacy-preserving record
   linkage using Bloom filters", BMC Med Inform Decis Mak 9:41): the padded bigrams of the
   first name, of the family name and of all names sorted (any order), each bigram setting
@@ -340,18 +341,23 @@ def year_blocking_keys(first: list[str], family: list[str], year: int | None) ->
 
 def document_edit_keys(number: str) -> set[str]:
     """The number and the number less each one character (plain; the encoder keys them):
-    numbers one edit apart share one. None for numbers too short to tell apart so, or
-    too long to be a document's (a bound on what a peer may send)."""
+    numbers one edit apart share one. Padded to `DOCUMENT_EDIT_TOKENS` with keys of
+    this number only (they meet nothing), so the count does not tell the length. None
+    for a number too short to tell a typo from another number, or longer than any
+    document's."""
     if not MIN_EDIT_DOCUMENT <= len(number) <= MAX_EDIT_DOCUMENT:
         return set()
     variants = {number} | {number[:i] + number[i + 1 :] for i in range(len(number))}
-    return {f"document-edit|{v}" for v in variants}
+    keys = {f"document-edit|{v}" for v in variants}
+    return keys | {f"document-pad|{number}|{i}" for i in range(DOCUMENT_EDIT_TOKENS - len(keys))}
 
 
 #: Document numbers this long have deletion-neighbourhood tokens: a shorter number has
-#: too few neighbours to tell a typo from another number; no document has more than 24.
+#: too few neighbours to tell a typo from another number; national identity numbers go
+#: up to 16 characters (Indonesia's NIK), passports to 9.
 MIN_EDIT_DOCUMENT = 6
-MAX_EDIT_DOCUMENT = 24
+MAX_EDIT_DOCUMENT = 16
+DOCUMENT_EDIT_TOKENS = MAX_EDIT_DOCUMENT + 1  #: the number's own, and one per character
 
 
 def name_pair_key(first: list[str], family: list[str]) -> str | None:
