@@ -89,6 +89,7 @@ def evaluate(
         ),
         "false_certain_siblings": sum(m.incoming in truth.siblings for m in certain),
         "reasons": dict(Counter(m.reason for m in certain)),
+        "reasons_correct": dict(Counter(m.reason for m in correct)),
         "possible_pairs": len(possible),
         "possible_incoming": len({m.incoming for m in possible}),
         "duplicates_in_review": len(in_review),
@@ -280,7 +281,12 @@ def print_report(report: dict) -> None:
         f"where they share nothing but a name and a year: {ours['recall_name_only']} of "
         f"{ours['duplicates_name_only']}"
     )
-    print(f"reasons: {ours['reasons']}; false certain siblings {ours['false_certain_siblings']}")
+    reasons = {
+        reason: f"{ours['reasons_correct'].get(reason, 0)}/{count}"
+        for reason, count in ours["reasons"].items()
+    }
+    siblings = ours["false_certain_siblings"]
+    print(f"certain by (true/all): {reasons}; false certain siblings {siblings}")
     print(f"blocking: {ours['blocking']}")
     for kind, row in ours["by_corruption"].items():
         print(f"  {kind:16} {row}")

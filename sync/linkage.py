@@ -2,7 +2,7 @@
 
 Before a record from a peer becomes a new case, its person's `PersonEncoding` (see
 `sync.linkage_encoding`: keyed tokens and Bloom filters, never names) is matched against
-an index of the local persons' encodings:
+an index of the local persons' encodings (`sync.linkage_index`):
 
 - **Candidates**: every local person sharing an exact token (document number, phones,
   e-mail, birth date, name + birth date), whatever the blocks say; and the persons in the
@@ -16,35 +16,32 @@ an index of the local persons' encodings:
 - **Decision**, explicit rules rather than fitted weights (thresholds measured with
   `bench/linkage.py`, see bench/LINKAGE.md): `certain` needs a name that agrees and an
   independent exact agreement (document number, full birth date, or a phone or e-mail
-  with no date conflict), or a nearly identical rare name with the same birth year, or
-  the same home locality with the same birth year where no other person of that place has
-  the name. With the same birth date a less alike name is enough when its differing
-  words are spellings no local person has (typos and transliterations make new
-  spellings; another real name, such as a sibling's, is a known one: Winkler's
-  value-frequency idea applied to filters); with the same home, or a family's phone,
-  differing words must be such new spellings. A name that agrees with nothing against it,
-  or a name that agrees a little with an exact agreement, is `possible` (the review
-  queue); two different documents, two different birth dates or two genders rule
-  `certain` out; a different home locality does not (families move), it only does not
-  count.
+  with no date conflict), or the same document number and birth date whatever the names
+  (two exact identifiers: an alias or a wrong entry), or a document number one typo apart
+  (keyed deletion neighbourhoods) with names that agree and birth years not far apart;
+  or, with no exact agreement, a rare name (Fellegi and Sunter's frequency idea, counted
+  from the local index and never sent: at most two local persons, of any birth year,
+  have a name as alike) with the same birth year or one apart, no other home locality
+  and no rival; or the same home locality with the same birth year where no other person
+  of that place has the name. With the same birth date a less alike name is enough when
+  its differing words are spellings no local person has (typos and transliterations make
+  new spellings; another real name, such as a sibling's, is a known one: Winkler's
+  value-frequency idea applied to filters); with a rare name, the same home, or a
+  family's phone, differing words must be such new spellings. A name that agrees with
+  nothing against it, or a name that agrees a little with an exact agreement, is
+  `possible` (the review queue); two different documents (not one typo apart), two
+  different birth dates or two genders rule `certain` out; a different home locality
+  does not (families move), it only does not count, except against a name alone, or a
+  name so common here that a birth date is shared by chance (`COMMON_NAME`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-from sync.linkage_compare import (
-    dice,
-    filter_similarity,
-    home_place,
-    name_similarity,
-    shares_contact,
-    with_counts,
-    year_fits,
-)
+from sync.linkage_compare import dice, home_place, name_similarity, shares_contact
 from sync.linkage_encoding import (  # re-exported: the module callers import
     BLOOM_BITS,
     BLOOM_HASHES,
@@ -52,15 +49,23 @@ from sync.linkage_encoding import (  # re-exported: the module callers import
     PersonEncoding,
     PersonValues,
 )
+from sync.linkage_index import (  # re-exported too
+    NAME_REVIEW,
+    NAME_SIMILAR,
+    LocalIndex,
+    exact_tokens,
+)
 
 __all__ = [
     "BLOOM_BITS",
     "BLOOM_HASHES",
+    "NAME_SIMILAR",
     "Encoder",
     "LocalIndex",
     "Match",
     "PersonEncoding",
     "PersonValues",
+    "exact_tokens",
     "match",
     "match_exact",
 ]
@@ -73,12 +78,17 @@ NAME_WITH_BIRTHDATE = 0.85  #: the same birth date (or phone), names alike despi
 NAME_NOVEL_WITH_BIRTHDATE = 0.65
 NAME_FIELD_FLOOR = 0.50
 FIELD_AGREES = 0.95  #: a first or family name this alike counts as the same spelling
-NAME_ALONE_CERTAIN = 0.97  #: no birth date to compare: the same rare name, same birth year
 NAME_POSSIBLE = 0.60  #: least name likeness for a possible match with a date or document
-NAME_REVIEW = 0.80  #: with no exact agreement: a name this alike goes to review...
-MAX_NAME_ONLY = 5  #: ...unless more local persons than this have such a name (too common)
-#: "Rare": at most this many local persons have exactly this full-name filter.
+#: Rare enough for the home rule to allow a birth year one apart: at most this many local
+#: persons have exactly this full-name filter.
 RARE_NAME_COUNT = 2
+#: With nothing but a name and a birth year (one apart at most), the name decides only if
+#: at most this many local persons have one NAME_SIMILAR alike (see bench/LINKAGE.md).
+MAX_NAMESAKES = 2
+#: So many local persons have a name (NAME_SIMILAR alike) that one of them shares a birth
+#: date by chance (one in ~50 for a date in a span of 40 years): with the same date and
+#: a different home locality, only possible (see bench/LINKAGE.md).
+COMMON_NAME = 300
 #: Another candidate this alike makes a name-only decision ambiguous.
 RIVAL_NAME = 0.85
 #: The same home locality (or postal code), the same birth year (one apart or one unknown
@@ -102,146 +112,6 @@ class Match:
     reason: str  #: what decided it: "document", "birthdate", "phone", "rare name", "name"
 
 
-@dataclass
-class LocalIndex:
-    """The local persons' encodings, built once, looked up by blocking key and exact token."""
-
-    encodings: list[PersonEncoding] = field(default_factory=list)
-    #: Distinct (first, family, full) name filters with their bit counts.
-    names: list[tuple[int, int, int, int, int, int]] = field(default_factory=list)
-    name_ids: dict[tuple[int, int, int], int] = field(default_factory=dict)
-    name_of: list[int] = field(default_factory=list)  #: position -> name id
-    #: Year blocking key -> name id -> positions of the persons with that name.
-    blocks: dict[bytes, dict[int, list[int]]] = field(default_factory=lambda: defaultdict(dict))
-    #: Name-pair key -> name id -> positions, for persons with and without a birth year.
-    pairs_dated: dict[bytes, dict[int, list[int]]] = field(
-        default_factory=lambda: defaultdict(dict)
-    )
-    pairs_undated: dict[bytes, dict[int, list[int]]] = field(
-        default_factory=lambda: defaultdict(dict)
-    )
-    #: Document, phone, birth date and name + birth date tokens -> positions.
-    exact: dict[bytes, list[int]] = field(default_factory=lambda: defaultdict(list))
-    #: How many local persons have each full-name filter: a name's rarity.
-    name_counts: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    #: Every first- and family-name filter some local person has: the known spellings.
-    known_spellings: set[int] = field(default_factory=set)
-    #: (name id, locality or postal code token) -> positions: namesakes of one place.
-    by_name_home: dict[tuple[int, bytes], list[int]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
-    #: Locality or postal code token -> the name ids of its persons.
-    names_at_home: dict[bytes, set[int]] = field(default_factory=lambda: defaultdict(set))
-
-    @classmethod
-    def build(cls, encodings: Iterable[PersonEncoding]) -> LocalIndex:
-        index = cls()
-        for encoding in encodings:
-            index.add(encoding)
-        return index
-
-    def add(self, encoding: PersonEncoding) -> None:
-        position = len(self.encodings)
-        self.encodings.append(encoding)
-        name_key = (encoding.first, encoding.family, encoding.full)
-        name_id = self.name_ids.setdefault(name_key, len(self.names))
-        if name_id == len(self.names):
-            self.names.append(with_counts(encoding))
-        self.name_of.append(name_id)
-        for key in encoding.blocks:
-            self.blocks[key].setdefault(name_id, []).append(position)
-        if encoding.name_pair is not None:
-            pairs = self.pairs_dated if encoding.birth_year else self.pairs_undated
-            pairs[encoding.name_pair].setdefault(name_id, []).append(position)
-        for token in exact_tokens(encoding):
-            self.exact[token].append(position)
-        self.name_counts[encoding.full] += 1
-        self.known_spellings.update((encoding.first, encoding.family))
-        for home in (encoding.city, encoding.postcode):
-            if home is not None:
-                self.by_name_home[(name_id, home)].append(position)
-                self.names_at_home[home].add(name_id)
-
-    def candidates(self, incoming: PersonEncoding) -> dict[int, float]:
-        """Positions worth a decision, with their name similarity.
-
-        Every local person sharing an exact token (document, phone, birth date, name + birth
-        date), and those whose names are `NAME_REVIEW` alike in the shared blocks, unless
-        more than `MAX_NAME_ONLY` are: a name that common decides nothing on its own, except
-        among the few of them with the same home locality.
-        """
-        mine = with_counts(incoming)
-        found: dict[int, float] = {}
-        for token in exact_tokens(incoming):
-            for position in self.exact.get(token, ()):
-                if position not in found:
-                    found[position] = filter_similarity(mine, self.names[self.name_of[position]])
-        groups: list[dict[int, list[int]]] = [self.blocks.get(k, {}) for k in incoming.blocks]
-        if incoming.name_pair is not None:
-            groups.append(self.pairs_undated.get(incoming.name_pair, {}))
-            if not incoming.birth_year:
-                groups.append(self.pairs_dated.get(incoming.name_pair, {}))
-        similarity: dict[int, float] = {}
-        alike: dict[int, float] = {}
-        homes = [t for t in (incoming.city, incoming.postcode) if t is not None]
-        for group in groups:
-            for name_id, positions in group.items():
-                value = similarity.get(name_id)
-                if value is None:
-                    value = similarity[name_id] = filter_similarity(mine, self.names[name_id])
-                if value >= NAME_REVIEW:
-                    alike.update(dict.fromkeys(positions, value))
-            if len(alike) > MAX_NAME_ONLY:
-                if not homes:
-                    return found
-                return found | self._same_home(incoming, homes, mine, groups, similarity)
-        found.update(alike)
-        return found
-
-    def _same_home(
-        self,
-        incoming: PersonEncoding,
-        homes: list[bytes],
-        mine: tuple[int, int, int, int, int, int],
-        groups: list[dict[int, list[int]]],
-        similarity: dict[int, float],
-    ) -> dict[int, float]:
-        """Too common a name in the blocks: only the persons of the same home locality with
-        such a name (and a birth year that does not differ by more than one), if few."""
-        alike: dict[int, float] = {}
-        here = set().union(*(self.names_at_home.get(home, ()) for home in homes))
-        for group in groups:
-            for name_id in group.keys() & here:
-                value = similarity.get(name_id)
-                if value is None:
-                    value = similarity[name_id] = filter_similarity(mine, self.names[name_id])
-                if value < NAME_REVIEW:
-                    continue
-                for home in homes:
-                    for position in self.by_name_home.get((name_id, home), ()):
-                        local = self.encodings[position]
-                        if year_fits(incoming, local) and home_place(incoming, local) == "same":
-                            alike[position] = value
-        return alike if len(alike) <= MAX_NAME_ONLY else {}
-
-    def __len__(self) -> int:
-        return len(self.encodings)
-
-
-def exact_tokens(encoding: PersonEncoding) -> list[bytes]:
-    """The tokens that make a candidate whatever the blocks say. Not the locality: a whole
-    village would be a candidate; it decides among the candidates the names found."""
-    tokens = (
-        encoding.document,
-        encoding.phone,
-        encoding.home_phone,
-        encoding.email,
-        encoding.birthdate,
-        encoding.name_dob,
-    )
-    return [t for t in tokens if t is not None]
-
-
 def compare(
     incoming: PersonEncoding, local: PersonEncoding, index: LocalIndex, name: float | None = None
 ) -> Match | None:
@@ -262,9 +132,13 @@ def _decide(
     same_document = incoming.document is not None and incoming.document == local.document
     if name < NAME_POSSIBLE and not same_document:
         return None
-    other_document = (
-        not same_document and incoming.document is not None and local.document is not None
-    )
+    both_documents = incoming.document is not None and local.document is not None
+    near_document = (
+        both_documents
+        and not same_document
+        and not incoming.document_edits.isdisjoint(local.document_edits)
+    )  # one typo apart: not "two documents"
+    other_document = both_documents and not same_document and not near_document
     same_phone = shares_contact(incoming, local)
     same_mobile = incoming.phone is not None and incoming.phone == local.phone
     both_dates = incoming.birthdate is not None and local.birthdate is not None
@@ -279,9 +153,10 @@ def _decide(
         incoming.gender is not None and local.gender is not None and incoming.gender != local.gender
     )
     conflict = other_document or gender_differs or (both_dates and not same_date)
-    same_home = home_place(incoming, local) == "same"
-    if same_document and name >= NAME_WITH_DOCUMENT:
-        status, reason = "certain", "document"
+    home = home_place(incoming, local)
+    same_home = home == "same"
+    if same_document and (name >= NAME_WITH_DOCUMENT or (same_date and not gender_differs)):
+        status, reason = "certain", "document"  # two exact identifiers: whatever the name
     elif (
         same_date
         and not conflict
@@ -289,8 +164,11 @@ def _decide(
             name >= NAME_WITH_BIRTHDATE
             or (name >= NAME_NOVEL_WITH_BIRTHDATE and _novel_spelling(incoming, local, index))
         )
-    ):
+        and (home != "other" or near_document or index.namesakes(incoming) <= COMMON_NAME)
+    ):  # a name this common shares a birth date by chance; a home elsewhere tips it
         status, reason = "certain", "birthdate"
+    elif near_document and name >= NAME_WITH_BIRTHDATE and not conflict and year != "far":
+        status, reason = "certain", "document typo"
     elif (
         same_phone
         and name >= NAME_WITH_BIRTHDATE
@@ -309,16 +187,25 @@ def _decide(
         and _only_one_at_home(local, index)
     ):
         status, reason = "certain", "home"  # a family shares a home: no rival (match_one)
-    elif name >= NAME_ALONE_CERTAIN and year == "same" and not conflict and _rare(local, index):
+    elif (
+        name >= NAME_WITH_BIRTHDATE
+        and year in ("same", "near")
+        and not conflict
+        and home != "other"
+        and _novel_spelling(incoming, local, index)
+        and index.namesakes(incoming) <= MAX_NAMESAKES
+    ):  # a rare name (or its typo: no local person spells its differing words so)
         status, reason = "certain", "rare name"
-    elif same_document or same_date:
-        status, reason = "possible", "document" if same_document else "birthdate"
+    elif same_document or near_document or same_date:
+        reason = "birthdate" if same_date else "document"
+        status, reason = "possible", "document typo" if near_document else reason
     elif name >= NAME_REVIEW and not conflict and year != "far":
         status, reason = "possible", "name"
     else:
         return None
     evidence = (
         0.5 * same_document
+        + 0.3 * near_document
         + 0.3 * same_date
         + 0.2 * same_phone
         + 0.1 * (year == "same")

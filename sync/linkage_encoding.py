@@ -8,6 +8,12 @@ it; only a `PersonEncoding` travels:
 - **Exact tokens**: keyed HMAC-SHA256 (truncated to 16 bytes) of normalized identifiers
   (identity document number, mobile phone) and of the normalized full name with the birth
   date.
+- **Document number, one typo apart**: keyed tokens of its deletion neighbourhood (the
+  number, and the number with each one character left out, as in SymSpell's deletion
+  index): two numbers one substitution, adjacent transposition, insertion or deletion
+  apart share one of them; two unrelated numbers next to never. Each is an HMAC like the
+  exact tokens, and keyed padding makes them always `DOCUMENT_EDIT_TOKENS`: no digit,
+  bigram or length of the number shows.
 - **Bloom filters of names** (Schnell, Bachteler & Reiher 2009, "Privacy-preserving record
   linkage using Bloom filters", BMC Med Inform Decis Mak 9:41): the padded bigrams of the
   first name, of the family name and of all names sorted (any order), each bigram setting
@@ -98,6 +104,8 @@ class PersonEncoding:
     blocks: frozenset[bytes]  #: keyed blocking keys: birth-year bucket with a name code
     name_pair: bytes | None = None  #: keyed blocking key of the first and family name codes
     document: bytes | None = None  #: keyed token of the identity document number
+    #: Keyed tokens of the document number and of it less each one character.
+    document_edits: frozenset[bytes] = frozenset()
     phone: bytes | None = None  #: keyed token of the mobile phone number
     name_dob: bytes | None = None  #: keyed token of the full name with the birth date
     birthdate: bytes | None = None
@@ -125,6 +133,7 @@ class PersonEncoding:
             "blocks": sorted(b64(t) for t in self.blocks),
             "name_pair": b64(self.name_pair),
             "document": b64(self.document),
+            "document_edits": sorted(b64(t) for t in self.document_edits),
             "phone": b64(self.phone),
             "name_dob": b64(self.name_dob),
             "birthdate": b64(self.birthdate),
@@ -154,6 +163,7 @@ class PersonEncoding:
             blocks=frozenset(raw(t) for t in data["blocks"]),
             name_pair=raw(data.get("name_pair")),
             document=raw(data.get("document")),
+            document_edits=frozenset(raw(t) for t in data.get("document_edits", ())),
             phone=raw(data.get("phone")),
             name_dob=raw(data.get("name_dob")),
             birthdate=raw(data.get("birthdate")),
@@ -231,10 +241,14 @@ class Encoder:
         """Keyed token of a tagged plain value ("dob|1990-01-31")."""
         found = self._tokens.get(text)
         if found is None:
-            found = hmac.digest(self._token_key, text.encode(), "sha256")[:TOKEN_BYTES]
+            found = self.keyed(text)
             if len(self._tokens) < 100_000:  # years, genders, codes repeat; dates less
                 self._tokens[text] = found
         return found
+
+    def keyed(self, text: str) -> bytes:
+        """`token` without the cache, for values that seldom repeat."""
+        return hmac.digest(self._token_key, text.encode(), "sha256")[:TOKEN_BYTES]
 
     def place(self, city: str | None, state: str | None) -> tuple[bytes | None, bytes | None]:
         """Keyed tokens of a home locality, and of it with its state (None where absent).
@@ -293,6 +307,7 @@ class Encoder:
             family=self.bloom(family),
             full=self.bloom(everything),
             document=self.token(f"document|{number}") if number else None,
+            document_edits=frozenset(self.keyed(v) for v in document_edit_keys(number)),
             phone=self.token(f"phone|{phone}") if phone else None,
             name_dob=name_dob,
             blocks=frozenset(self.token(key) for key in year_blocking_keys(first, family, year)),
@@ -322,6 +337,27 @@ def year_blocking_keys(first: list[str], family: list[str], year: int | None) ->
         return set()
     codes = {name_code(w) for w in first + family if len(w) > 1}
     return {f"year-name|{b}|{c}" for b in {year // 2, (year + 1) // 2} for c in codes}
+
+
+def document_edit_keys(number: str) -> set[str]:
+    """The number and the number less each one character (plain; the encoder keys them):
+    numbers one edit apart share one. Padded to `DOCUMENT_EDIT_TOKENS` with keys of
+    this number only (they meet nothing), so the count does not tell the length. None
+    for a number too short to tell a typo from another number, or longer than any
+    document's."""
+    if not MIN_EDIT_DOCUMENT <= len(number) <= MAX_EDIT_DOCUMENT:
+        return set()
+    variants = {number} | {number[:i] + number[i + 1 :] for i in range(len(number))}
+    keys = {f"document-edit|{v}" for v in variants}
+    return keys | {f"document-pad|{number}|{i}" for i in range(DOCUMENT_EDIT_TOKENS - len(keys))}
+
+
+#: Document numbers this long have deletion-neighbourhood tokens: a shorter number has
+#: too few neighbours to tell a typo from another number; national identity numbers go
+#: up to 16 characters (Indonesia's NIK), passports to 9.
+MIN_EDIT_DOCUMENT = 6
+MAX_EDIT_DOCUMENT = 16
+DOCUMENT_EDIT_TOKENS = MAX_EDIT_DOCUMENT + 1  #: the number's own, and one per character
 
 
 def name_pair_key(first: list[str], family: list[str]) -> str | None:

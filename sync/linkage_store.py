@@ -29,7 +29,7 @@ from server.cases.models import Case, Person
 from server.extensions import db
 from sync.linkage import Encoder, LocalIndex, Match, PersonEncoding, PersonValues, match_one
 from sync.linkage import exact_tokens as _exact_tokens
-from sync.linkage_encoding import BLOOM_BITS, TOKEN_BYTES
+from sync.linkage_encoding import BLOOM_BITS, DOCUMENT_EDIT_TOKENS, TOKEN_BYTES
 from sync.linkage_secret import fingerprint, linkage_secret_path, load_linkage_secret
 from sync.models import PersonLinkage, PersonLinkageKey
 
@@ -116,12 +116,14 @@ def received_encoding(data: object) -> PersonEncoding:
         encoding.postcode,
         *encoding.blocks,
         *encoding.near_years,
+        *encoding.document_edits,
     ]
     if (
         any(b.bit_length() > BLOOM_BITS for b in (encoding.first, encoding.family, encoding.full))
         or any(token is not None and len(token) != TOKEN_BYTES for token in tokens)
         or len(encoding.blocks) > MAX_BLOCKS
         or len(encoding.near_years) > 2
+        or len(encoding.document_edits) > DOCUMENT_EDIT_TOKENS
     ):
         raise ValueError("a person encoding of the wrong size")
     return encoding

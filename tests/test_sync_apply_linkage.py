@@ -232,6 +232,30 @@ def test_the_home_locality_is_kept_as_a_token_and_links_without_a_birth_date(
     assert (found.local, found.status, found.reason) == (str(registered.id), "certain", "home")
 
 
+def test_a_rare_name_is_counted_in_the_database_as_in_memory(app_context, make, registered, secret):
+    """THA has only Sreypov's birth year, and a typo: she is the only one of her name here,
+    so certain; once two more of other years are registered (read by the name-pair key,
+    whatever their year), only possible."""
+    linkage = current_linkage()
+    values = PersonValues(
+        ref="THA-1", first_name="Sreypov", second_name="Chhorm", birth_year=BIRTHDATE.year
+    )
+    incoming = Encoder(secret).encode(values)
+    [found] = find_matches(incoming, linkage)
+    assert (found.local, found.status, found.reason) == (str(registered.id), "certain", "rare name")
+    project = make.project()
+    for year in (1960, 1970):
+        person = Person(
+            uuid=str(uuid.uuid4()), first_name="Sreypov", second_name="Chhorn", birth_year=year
+        )
+        db.session.add(
+            Case(uuid=str(uuid.uuid4()), project_id=project.id, person=person, owner_mission="KHM")
+        )
+    db.session.commit()
+    matches = find_matches(incoming, linkage)
+    assert [(m.local, m.status) for m in matches] == [(str(registered.id), "possible")]
+
+
 # ---- the sending end -------------------------------------------------------------------
 
 
@@ -271,10 +295,10 @@ def test_thas_upsert_carries_the_encoding_and_no_name_when_names_are_not_allowed
 
     payload = db.session.scalar(select(SyncOutbox.payload).where(SyncOutbox.id == row.id))
     assert payload["linkage"]["ref"] == case.uuid
-    assert payload["linkage"] == encoding(secret, "Srey Pov", "Chorn", ref=case.uuid) | {
-        "document": payload["linkage"]["document"]
-    }
+    document = {k: payload["linkage"][k] for k in ("document", "document_edits")}
+    assert payload["linkage"] == encoding(secret, "Srey Pov", "Chorn", ref=case.uuid) | document
     assert payload["linkage"]["document"] is not None, "a keyed token of the document number"
+    assert len(payload["linkage"]["document_edits"]) == 17, "and of it less each character"
     text = json.dumps(payload)
     for value in ("Srey", "Chorn", "N1234567", "1990-07-15"):
         assert value not in text

