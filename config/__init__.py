@@ -81,6 +81,8 @@ class DefaultConfig:
     #: Wake the batch job from a thread of the web process after the commit, not in the
     #: request (the phone's 201 does not wait for Redis); tests wake in the request.
     WAKE_IN_BACKGROUND = True
+    #: How long that thread waits, once woken, for more commits to share its wake (ms).
+    WAKE_GATHER_MS = 20
     #: Niceness of `casebridge worker` (0: as the web). On a shared machine, phones'
     #: requests come first in a burst and normalization catches up after: the queue is
     #: what lets it wait.
