@@ -29,6 +29,7 @@ from server.submissions.instance import (
     SAFE_NAME,
     BadSubmission,
     binary_paths,
+    named_files,
     read_instance,
     with_known_prefixes,
 )
@@ -171,8 +172,8 @@ def receive(
             "submissions. Ask your coordinator which form to use now."
         )
     form_def = published_version(form, identity.version)
-    identity = read_instance(root, form_def.binary_paths)
-    for name in [f.name for f in files] + identity.named_files:
+    named = named_files(root, identity, form_def.binary_paths)
+    for name in [f.name for f in files] + named:
         if not SAFE_NAME.match(name):
             raise BadSubmission(f"The attachment name '{name[:80]}' is not a plain file name.")
     xml_sha256 = hashlib.sha256(xml).hexdigest()
@@ -212,16 +213,14 @@ def receive(
         existing = find_submission(form.id, identity.instance_id)
         return _received_again(existing, xml_sha256, files, saved)
     submission_id = inserted[0]
-    named = set(identity.named_files)
-    rows = [
-        _attachment_row(submission_id, name, True, saved.get(name)) for name in identity.named_files
-    ] + [
+    unnamed = saved.keys() - set(named)
+    rows = [_attachment_row(submission_id, name, True, saved.get(name)) for name in named] + [
         _attachment_row(submission_id, name, False, file)
         for name, file in saved.items()
-        if name not in named
+        if name in unnamed
     ]
     _INSERT_ATTACHMENTS.executemany(db.session, rows)
-    missing = [name for name in identity.named_files if name not in saved]
+    missing = [name for name in named if name not in saved]
     return Receipt(True, list(saved), missing, SubmissionKey(form.id, identity.instance_id))
 
 

@@ -123,9 +123,10 @@ class Waker:
     Each commit hands in its key and sets a flag; the thread's next `wake()` comes after
     that commit, so no submission is left without a job, and commits arriving within
     WAKE_GATHER_MS share one (a wake per submission cost a tenth of the web process's CPU
-    under load; the batch job gathers for longer anyway). If Redis is unreachable the keys are marked received, as a wake in the
-    request did, for the reconciler; a process that dies before its thread ran leaves
-    them queued with no job, which the reconciler (every minute) also wakes for.
+    under load; the batch job gathers for longer anyway). If Redis is unreachable the keys
+    are marked received, as a wake in the request did, for the reconciler; a process that
+    dies before its thread ran leaves them queued with no job, which the reconciler (every
+    minute) also wakes for.
     """
 
     def __init__(self, app: Flask):
