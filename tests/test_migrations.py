@@ -13,3 +13,12 @@ def test_migrations_match_the_models(app_context):
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, db.metadata)
     assert differences == [], "run `casebridge db migrate -m ...` and commit the migration"
+
+
+def test_after_migrating_sqlite_still_checks_foreign_keys(app_context):
+    """The migrations turn them off for batch table copies, on a pooled connection (the suite
+    ran with them off until session 6)."""
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
