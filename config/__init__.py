@@ -76,11 +76,15 @@ class DefaultConfig:
     JOB_RETRY_INTERVALS = [10, 60, 300]
     #: Submissions a normalization job takes at once, in one transaction.
     NORMALIZE_BATCH_SIZE = 100
-    #: How long a batch job woken by arrivals waits for more before it claims (ms).
-    NORMALIZE_GATHER_MS = 50
+    #: How long a batch job woken by arrivals waits for more before it claims (ms). Fewer,
+    #: fuller batches: half the worker's CPU per submission than at 50 ms, and fewer write
+    #: transactions holding SQLite's lock while phones wait (bench/README.md, session 6).
+    NORMALIZE_GATHER_MS = 250
     #: Wake the batch job from a thread of the web process after the commit, not in the
     #: request (the phone's 201 does not wait for Redis); tests wake in the request.
     WAKE_IN_BACKGROUND = True
+    #: How long that thread waits, once woken, for more commits to share its wake (ms).
+    WAKE_GATHER_MS = 20
     #: Niceness of `casebridge worker` (0: as the web). On a shared machine, phones'
     #: requests come first in a burst and normalization catches up after: the queue is
     #: what lets it wait.

@@ -88,7 +88,8 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        if connection.dialect.name == "sqlite":
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
             # Batch migrations copy and drop tables: with foreign keys on, the drop would
             # cascade into the rows that point at them.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
@@ -97,6 +98,11 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            # The connection goes back to the pool, where whatever runs next in this process
+            # (`casebridge setup`, the test suite) would write with foreign keys unchecked.
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
 
 
 if context.is_offline_mode():

@@ -64,6 +64,13 @@ class SessionCookies(SecureCookieSessionInterface):
     def get_cookie_secure(self, app: Flask) -> bool:
         return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
 
+    def open_session(self, app: Flask, request):
+        """No cookie (phones, API clients): an empty session, without first building the
+        signing serializer Flask makes anew on every request to check one."""
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
 
 def init_app(app: Flask) -> None:
     app.session_interface = SessionCookies()
@@ -205,16 +212,17 @@ def _basic_user(header: str) -> User | None:
 
 
 def _add_headers(response):
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    """Each header unless the view set it (the names it set are looked at once)."""
+    wanted = list(SECURITY_HEADERS.items())
     if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+        wanted.append(("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY))
     if _answers_someone() and request.endpoint != "static":
         # A logged-in answer may show people's data (a page, a case's JSON, a submission's
         # XML or photo): not kept in any cache, a shared device's browser least of all.
-        response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("X-OpenRosa-Version", "1.0")
-    response.headers.setdefault("Date", http_date())
+        wanted.append(("Cache-Control", "no-store"))
+    wanted += [("X-OpenRosa-Version", "1.0"), ("Date", http_date())]
+    present = {name.lower() for name, _ in response.headers.items()}
+    response.headers.extend([(n, v) for n, v in wanted if n.lower() not in present])
     return response
 
 

@@ -13,7 +13,6 @@ blob in the database.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import os
@@ -28,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from server.blobs.models import Blob
 from server.extensions import db
+from server.prepared import PreparedInsert
 
 CHUNK = 1024 * 1024
 #: The key prefix of bodies kept in the database (Blob rows, by sha256).
@@ -135,8 +135,8 @@ def _save_in_database(content: bytes, content_type: str | None) -> StoredFile:
     """One INSERT that does nothing when the same body is there already (content-addressed:
     a resent attachment, or the same photo in two submissions, is kept once)."""
     sha256 = hashlib.sha256(content).hexdigest()
-    db.session.connection().execute(
-        _insert_blob(db.session.get_bind().dialect.name),
+    _INSERT_BLOB.execute(
+        db.session,
         {
             "sha256": sha256,
             "md5": hashlib.md5(content).hexdigest(),  # noqa: S324 - protocol checksum
@@ -147,10 +147,12 @@ def _save_in_database(content: bytes, content_type: str | None) -> StoredFile:
     return StoredFile(key=f"{IN_DATABASE}{sha256}", sha256=sha256, size=len(content))
 
 
-@functools.cache
 def _insert_blob(dialect_name: str) -> Insert:
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     return dialect.insert(Blob.__table__).on_conflict_do_nothing(index_elements=["sha256"])
+
+
+_INSERT_BLOB = PreparedInsert(_insert_blob, ["sha256", "md5", "content_type", "content"])
 
 
 def _content_in_database(key: str) -> bytes | None:

@@ -62,3 +62,12 @@ def test_0013_keeps_only_the_names_of_what_acknowledged_changes_sent(tmp_path, r
         }
     }
     assert payloads[1:] == [sent, sent], "what is still to send keeps its values"
+
+
+def test_after_migrating_sqlite_still_checks_foreign_keys(app_context):
+    """The migrations turn them off for batch table copies, on a pooled connection (the suite
+    ran with them off until session 6)."""
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

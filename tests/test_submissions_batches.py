@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from flask import current_app
 from sqlalchemy import func, select
 
 from server.cases.models import Case, CaseVersion
@@ -47,7 +48,8 @@ def test_many_posts_wake_one_batch_job_that_normalizes_them_in_one_go(
     uuids = post_screenings(client, phone, 5)
     assert queue("submissions").count == 1, "one batch job, not one job per submission"
     [job] = queue("submissions").jobs
-    assert job.args == (0.05,), "woken by arrivals, it waits 50 ms to take more at once"
+    gather_s = current_app.config["NORMALIZE_GATHER_MS"] / 1000
+    assert job.args == (gather_s,), "woken by arrivals, it waits to take more at once"
     drain(runner)
     submissions = rows()
     assert {s.state for s in submissions} == {"normalized"}

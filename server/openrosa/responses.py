@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -29,14 +30,23 @@ def _xml(root: etree._Element) -> bytes:
 
 def message(text: str, status: int, nature: str = "") -> Response:
     """An <OpenRosaResponse>: Collect shows its message to the interviewer."""
+    return Response(
+        _message_xml(text, nature),
+        status=status,
+        content_type=XML_CONTENT_TYPE,
+        headers=openrosa_headers(),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _message_xml(text: str, nature: str) -> bytes:
+    """The document, built once per text: a few texts answer almost every submission."""
     root = etree.Element("OpenRosaResponse", nsmap={None: RESPONSE_NS})
     element = etree.SubElement(root, "message")
     if nature:
         element.set("nature", nature)
     element.text = text
-    return Response(
-        _xml(root), status=status, content_type=XML_CONTENT_TYPE, headers=openrosa_headers()
-    )
+    return _xml(root)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from server.forms.models import EMPTY_VERSION_IN_URL, Form, FormDef, FormState
 from server.forms.operations import media_file
 from server.openrosa import responses
 from server.openrosa.auth import collector_required
+from server.openrosa.multipart import posted_files
 from server.projects.operations import visible_projects
 from server.security import current_user
 from server.submissions import operations as subs
@@ -215,12 +216,13 @@ def _submission(scope: Scope) -> Response:
         )
     if request.mimetype != "multipart/form-data":
         return responses.message("Submissions must be sent as multipart/form-data.", 400)
-    xml_part = request.files.get("xml_submission_file")
+    posted = posted_files(request)
+    xml_part = posted.get("xml_submission_file")
     if xml_part is None:
         return responses.message("The submission has no xml_submission_file part.", 400)
     files = [
         subs.IncomingFile(storage.filename or name, storage.stream, storage.mimetype)
-        for name, storage in request.files.items(multi=True)
+        for name, storage in posted.items(multi=True)
         if name != "xml_submission_file"
     ]
     user = current_user() if scope.app_user is None else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -51,8 +51,6 @@ class InstanceInfo:
     instance_id: str
     deprecated_id: str | None
     encrypted: bool
-    #: File names the XML names as attachments (binary answers, encrypted media).
-    named_files: list[str] = field(default_factory=list)
 
 
 def _meta_value(root: etree._Element, name: str) -> str | None:
@@ -64,10 +62,8 @@ def _meta_value(root: etree._Element, name: str) -> str | None:
     return None
 
 
-def read_instance(
-    root: etree._Element, binary_paths: list[list[str]] | None = None
-) -> InstanceInfo:
-    """Read the identity of a submission; `binary_paths` come from the form's binary binds."""
+def read_instance(root: etree._Element) -> InstanceInfo:
+    """Read the identity of a submission: which form and version, which instance."""
     form_id = root.get("id") or ""
     if not form_id:
         raise BadSubmission("The submission does not say which form it belongs to (no id).")
@@ -75,22 +71,29 @@ def read_instance(
     instance_id = _meta_value(root, "instanceID")
     if not instance_id:
         raise BadSubmission("The submission has no meta/instanceID; it cannot be stored safely.")
-    if encrypted:
-        named = [
-            (f.text or "").strip()
-            for f in root.iter()
-            if isinstance(f.tag, str) and local_name(f) in ("file", "encryptedXmlFile")
-        ]
-    else:
-        named = _binary_answers(root, binary_paths or [])
     return InstanceInfo(
         form_id=form_id,
         version=instance_version(root),
         instance_id=instance_id,
         deprecated_id=_meta_value(root, "deprecatedID"),
         encrypted=encrypted,
-        named_files=sorted({n for n in named if n}),
     )
+
+
+def named_files(
+    root: etree._Element, identity: InstanceInfo, binary_paths: list[list[str]]
+) -> list[str]:
+    """File names the XML names as attachments (binary answers, encrypted media), sorted;
+    `binary_paths` come from the form's binary binds."""
+    if identity.encrypted:
+        named = [
+            (f.text or "").strip()
+            for f in root.iter()
+            if isinstance(f.tag, str) and local_name(f) in ("file", "encryptedXmlFile")
+        ]
+    else:
+        named = _binary_answers(root, binary_paths)
+    return sorted({n for n in named if n})
 
 
 def _binary_answers(root: etree._Element, paths: list[list[str]]) -> list[str]:

@@ -7,7 +7,6 @@ on the phone.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import re
@@ -24,11 +23,13 @@ from server.extensions import db
 from server.forms.models import Form, FormDef, FormState
 from server.forms.problems import FormRejected
 from server.forms.xform import parse_xml_safely
+from server.prepared import PreparedInsert
 from server.storage import StoredFile, storage
 from server.submissions.instance import (
     SAFE_NAME,
     BadSubmission,
     binary_paths,
+    named_files,
     read_instance,
     with_known_prefixes,
 )
@@ -171,8 +172,8 @@ def receive(
             "submissions. Ask your coordinator which form to use now."
         )
     form_def = published_version(form, identity.version)
-    identity = read_instance(root, form_def.binary_paths)
-    for name in [f.name for f in files] + identity.named_files:
+    named = named_files(root, identity, form_def.binary_paths)
+    for name in [f.name for f in files] + named:
         if not SAFE_NAME.match(name):
             raise BadSubmission(f"The attachment name '{name[:80]}' is not a plain file name.")
     xml_sha256 = hashlib.sha256(xml).hexdigest()
@@ -203,26 +204,23 @@ def receive(
         "device_id": submitter.device_id,
         "submitter_user_id": submitter.user_id,
         "submitter_app_user_id": submitter.app_user_id,
+        "problems": [],
     }
-    connection = db.session.connection()
-    insert_new = _insert_new_submission(connection.dialect.name)
-    submission_id = connection.execute(insert_new, row).scalar()
-    if submission_id is None:
+    inserted = _INSERT_NEW_SUBMISSION.execute(db.session, row)
+    if inserted is None:
         # This instanceID is stored already: a phone retrying, or the same submission
         # arriving twice at once (the other request committed first).
         existing = find_submission(form.id, identity.instance_id)
         return _received_again(existing, xml_sha256, files, saved)
-    named = set(identity.named_files)
-    rows = [
-        _attachment_row(submission_id, name, True, saved.get(name)) for name in identity.named_files
-    ] + [
+    submission_id = inserted[0]
+    unnamed = saved.keys() - set(named)
+    rows = [_attachment_row(submission_id, name, True, saved.get(name)) for name in named] + [
         _attachment_row(submission_id, name, False, file)
         for name, file in saved.items()
-        if name not in named
+        if name in unnamed
     ]
-    if rows:
-        connection.execute(_INSERT_ATTACHMENT, rows)
-    missing = [name for name in identity.named_files if name not in saved]
+    _INSERT_ATTACHMENTS.executemany(db.session, rows)
+    missing = [name for name in named if name not in saved]
     return Receipt(True, list(saved), missing, SubmissionKey(form.id, identity.instance_id))
 
 
@@ -294,14 +292,12 @@ def _attachment_row(submission_id: int, name: str, expected: bool, file: SavedFi
 
 #: Statements built once: receiving runs them on every POST.
 _SUBMISSIONS = Submission.__table__
-_INSERT_ATTACHMENT = insert(SubmissionAttachment.__table__)
 _EXISTING_ID = select(_SUBMISSIONS.c.id).where(
     _SUBMISSIONS.c.form_id == bindparam("form_id"),
     _SUBMISSIONS.c.instance_id == bindparam("instance_id"),
 )
 
 
-@functools.cache
 def _insert_new_submission(dialect_name: str) -> Insert:
     """INSERT that does nothing when the instanceID is there: a retry is not an error."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
@@ -310,6 +306,42 @@ def _insert_new_submission(dialect_name: str) -> Insert:
         .on_conflict_do_nothing(index_elements=["form_id", "instance_id"])
         .returning(_SUBMISSIONS.c.id)
     )
+
+
+_INSERT_NEW_SUBMISSION = PreparedInsert(
+    _insert_new_submission,
+    [
+        "form_id",
+        "form_def_id",
+        "instance_id",
+        "deprecated_id",
+        "root_instance_id",
+        "current",
+        "xml",
+        "xml_sha256",
+        "xml_size",
+        "encrypted",
+        "state",
+        "job_id",
+        "device_id",
+        "submitter_user_id",
+        "submitter_app_user_id",
+        "problems",
+    ],
+)
+_INSERT_ATTACHMENTS = PreparedInsert(
+    lambda _dialect_name: insert(SubmissionAttachment.__table__),
+    [
+        "submission_id",
+        "name",
+        "expected",
+        "blob_key",
+        "sha256",
+        "size",
+        "content_type",
+        "received_at",
+    ],
+)
 
 
 def _existing(form_id: int, instance_id: str) -> Submission | None:
