@@ -34,15 +34,15 @@ class PreparedInsert:
 
     def __init__(self, build: Callable[[str], Insert], keys: Sequence[str]):
         self._build = build
-        self._keys = tuple(keys)
+        self.keys = tuple(keys)
         self._compiled: dict[str, _Compiled] = {}
 
     def _for(self, dialect: Dialect) -> _Compiled:
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
             statement = self._build(dialect.name)
-            sql = statement.compile(dialect=dialect, column_keys=list(self._keys))
-            if set(sql.binds) != set(self._keys):
+            sql = statement.compile(dialect=dialect, column_keys=list(self.keys))
+            if set(sql.binds) != set(self.keys):
                 # A column with a Python-side default was added, or a key is not a column.
                 raise ValueError(f"{statement.table.name}: binds {sorted(sql.binds)}")
             columns = statement.table.c
@@ -50,7 +50,7 @@ class PreparedInsert:
                 sql=sql.string,
                 order=tuple(sql.positiontup) if sql.positional else None,
                 processors={
-                    key: columns[key].type._cached_bind_processor(dialect) for key in self._keys
+                    key: columns[key].type._cached_bind_processor(dialect) for key in self.keys
                 },
             )
             self._compiled[dialect.name] = compiled

@@ -19,17 +19,8 @@ from tests.factories import Factories
 from tests.test_openrosa_submissions import PHOTO_FORM, submission_xml
 
 TABLE = SubmissionAttachment.__table__
-KEYS = [
-    "submission_id",
-    "name",
-    "expected",
-    "blob_key",
-    "sha256",
-    "size",
-    "content_type",
-    "received_at",
-]
-INSERT_ATTACHMENT = PreparedInsert(lambda _dialect_name: insert(TABLE), KEYS)
+INSERT_ATTACHMENT = operations._INSERT_ATTACHMENTS  # the statement receiving runs
+KEYS = INSERT_ATTACHMENT.keys
 
 
 def attachment_row(submission_id: int, **values) -> dict:
