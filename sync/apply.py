@@ -85,13 +85,15 @@ from sync.payload import Payload, read_payload
 from sync.registry import Registry, load_registry
 from sync.review import propose_conflict, propose_duplicate
 from sync.routing import CASE_PARTS, SYNC_PURPOSE
+from sync.transfers import follow_referrals
 
 #: What an upsert or a tombstone did; all but `invalid` and `not_yet` tell the sender it
 #: is delivered. `not_yet`: an upsert from a mission claiming a case this mission holds a
 #: copy of, owned here by another: the owner may have transferred it to that mission and
-#: its word (sync.outbox.record_owner_handover) not be here yet. Not kept, so that the
-#: sender's next attempt is applied once the word came; dead-lettered there if it never
-#: comes (for its admins to see), never dropped.
+#: its word (sync.outbox.record_owner_handover) not be here yet; or a copy's follow-up
+#: addressed to this mission as the case's owner before the transfer handing it over is
+#: applied here. Not kept, so that the sender's next attempt is applied once the word
+#: came; dead-lettered there if it never comes (for its admins to see), never dropped.
 APPLIED, STALE, IGNORED, INVALID, NOT_YET = "applied", "stale", "ignored", "invalid", "not_yet"
 
 
@@ -152,6 +154,8 @@ def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str,
     origin = change["origin_mission"]
     handed_to = None
     if case is None:
+        if payload.owner_mission == own_mission != origin:
+            return NOT_YET  # a follow-up to this mission as owner before the case it hands over
         if payload.owner_mission != origin or origin == own_mission:
             return IGNORED  # only an owner shares a case; a case of ours that is gone stays gone
         case, linked, possible = _new_copy(change["case_uuid"], origin, payload.linkage)
@@ -171,6 +175,8 @@ def _upsert(case: Case | None, change: dict, payload: Payload, own_mission: str,
         created, linked, possible = False, {}, []
     elif case.owner_mission != own_mission and payload.owner_mission == origin != own_mission:
         return NOT_YET  # a new owner's upsert before the old owner's word
+    elif case.owner_mission != own_mission and payload.owner_mission == own_mission:
+        return NOT_YET  # a copy's follow-up to this mission as owner, before the handover
     else:
         return IGNORED
     owner_here = case.owner_mission == own_mission
@@ -251,6 +257,7 @@ def follow_new_owner(case: Case, old_owner: str, new_owner: str) -> None:
     to the old owner lets it go to the new one instead; a statement of the copy's own
     (withdrawn, or naming other missions) stays as it is."""
     case.owner_mission = new_owner
+    follow_referrals(case.uuid, old_owner, new_owner)
     consent = case.consent
     to_old_owner = consent is not None and list(consent.recipient_missions or []) == [old_owner]
     if not to_old_owner or consent.withdrawn:

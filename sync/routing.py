@@ -18,6 +18,9 @@ Plain functions over a Case and the registry; no database, no HTTP.
    mission that the case exists.
 5. A mission the owner referred the case to (an accepted referral, sync.transfers) is
    linked too, with its allow-list; when the referral ends, rule 4 withdraws its copy.
+   A referred mission counts as holding a copy for rule 4: a referral handed over by a
+   transfer holds the old owner's copy, which this owner never sent but must withdraw
+   when its consent statement does not let the case go there.
 6. A copy of another mission's case (received here, then followed up here) is linked to
    its owner only, and carries only what this version changed (`only_changes`): the owner
    holds the consent statement and relays to the other linked missions itself. A former
@@ -107,6 +110,7 @@ def route_case(
     shared_before = set(previously_shared)
     if case.owner_mission == own_mission:
         linked = linked_missions(case, registry, own_mission) | set(referred)
+        shared_before |= set(referred)
     else:
         linked = {case.owner_mission}  # a copy goes back to its owner, who relays
         # a former owner's other copies follow the new owner now: theirs to withdraw

@@ -24,8 +24,10 @@ from sync.transfers import (
     by_uuid,
     case_by_uuid,
     close,
+    hand_referrals_over,
     new_version,
     send_message,
+    take_referrals,
     utcnow,
 )
 
@@ -134,10 +136,14 @@ def _hand_over(case: Case, transfer: SyncTransfer, registry: Registry | None) ->
     moved = {"from": transfer.from_mission, "to": transfer.to_mission}
     version = new_version(case, {"owner_mission": moved})
     record_owner_handover(db.session, case, version, registry=registry)
+    referrals = hand_referrals_over(case.uuid, transfer.from_mission, transfer.to_mission)
     mission = registry.get(transfer.to_mission)
     if mission is None:
         return  # no longer registered: nothing can reach it
-    payload = case_handover_payload(db.session, case, mission) | {"transfer": transfer.uuid}
+    payload = case_handover_payload(db.session, case, mission) | {
+        "transfer": transfer.uuid,
+        "referrals": referrals,
+    }
     send_message(transfer, "transfer_case", transfer.to_mission, case.version, payload)
 
 
@@ -166,6 +172,7 @@ def _received_case(
     if transfer.kind != TRANSFER or transfer.state != "accepted":
         return IGNORED
     statement = _consent_statement(change["payload"].get("consent_statement"))
+    referrals = _referrals(change["payload"].get("referrals"))
     case = case_by_uuid(transfer.case_uuid)
     chosen = db.session.get(Person, transfer.person_id) if transfer.person_id else None
     if case is None and chosen is not None:
@@ -181,6 +188,7 @@ def _received_case(
     case.owner_mission = own_mission
     if statement is not None:
         case.consents.append(Consent(uuid=new_uuid(), **statement))
+    take_referrals(case.uuid, own_mission, referrals, registry or load_registry())
     new_version(
         case,
         {"owner_mission": {"from": transfer.from_mission, "to": own_mission}},
@@ -204,6 +212,25 @@ def _empty_copy(transfer: SyncTransfer, person: Person) -> Case:
     db.session.add(case)
     db.session.flush()
     return case
+
+
+def _referrals(data: object) -> list[dict]:
+    """The accepted referrals a transfer hands over (sync.transfers.hand_referrals_over)."""
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise InvalidChange("referrals: a list.")
+    referrals = []
+    for item in data:
+        if not isinstance(item, dict):
+            raise InvalidChange("referrals: objects with transfer, to and reason.")
+        transfer, to, reason = item.get("transfer"), item.get("to"), item.get("reason")
+        if not isinstance(transfer, str) or len(transfer) != 36:
+            raise InvalidChange("referrals.transfer: the referral's uuid.")
+        if not isinstance(to, str) or not 1 <= len(to) <= 16 or reason not in REASONS:
+            raise InvalidChange("referrals: a mission code and a reason code.")
+        referrals.append({"transfer": transfer, "to": to, "reason": reason})
+    return referrals
 
 
 def _consent_statement(data: object) -> dict | None:

@@ -26,6 +26,12 @@ transfer's uuid, so a replay changes nothing):
 - An accepted referral adds the recipient to the case's linked missions (sync.routing), so
   the normal upserts flow; revoked, the routing tombstone rule withdraws the copy.
 - `transfer_revoke` (owner → recipient): the recipient closes its row and review item.
+- A transfer hands the new owner the case's **accepted referrals** (`transfer_case`
+  lists them: uuid, mission, reason): the new owner routes the case to them, may revoke
+  them, and takes their follow-ups; the old owner no longer may. All three ends keep the
+  referral's row, naming the new owner as the referring mission (the referred mission's
+  row changes when it follows the new owner, sync.apply). Without this, a referred
+  mission the new owner does not link kept a copy nobody updated or could withdraw.
 
 Audit events (`transfer.request|accept|reject|revoke`, `referral.…`) hold ids and
 mission codes only. The messages received are applied by sync.transfer_inbox.
@@ -207,6 +213,67 @@ def active_referrals(case_uuid: str, own_mission: str) -> set[str]:
                 SyncTransfer.state == "accepted",
             )
         )
+    )
+
+
+def hand_referrals_over(case_uuid: str, old_owner: str, new_owner: str) -> list[dict]:
+    """At the old owner, accepting a transfer: the case's accepted referrals become the
+    new owner's (audited). What `transfer_case` tells the new owner of them."""
+    rows = db.session.scalars(
+        select(SyncTransfer)
+        .where(
+            SyncTransfer.case_uuid == case_uuid,
+            SyncTransfer.from_mission == old_owner,
+            SyncTransfer.to_mission != new_owner,
+            SyncTransfer.kind == REFERRAL,
+            SyncTransfer.state == "accepted",
+        )
+        .order_by(SyncTransfer.id)
+    ).all()
+    for row in rows:
+        row.from_mission = new_owner
+        audit_event(row, "handover", None, None, via="sync")
+    return [{"transfer": r.uuid, "to": r.to_mission, "reason": r.reason} for r in rows]
+
+
+def take_referrals(case_uuid: str, own_mission: str, referrals: list[dict], registry) -> None:
+    """At the new owner: the referrals the old owner handed over, as this mission's own
+    accepted ones (audited). A mission this registry does not know is left out: nothing
+    could reach it (its copy stays as it is, owned here)."""
+    for referral in referrals:
+        if referral["to"] == own_mission or registry.get(referral["to"]) is None:
+            continue
+        if by_uuid(referral["transfer"]) is not None:
+            continue  # a replay, or a referral of ours
+        row = SyncTransfer(
+            uuid=referral["transfer"],
+            kind=REFERRAL,
+            case_uuid=case_uuid,
+            from_mission=own_mission,
+            to_mission=referral["to"],
+            state="accepted",
+            reason=referral["reason"],
+            decided_at=utcnow(),
+        )
+        db.session.add(row)
+        audit_event(row, "handover", None, None, via="sync")
+    db.session.flush()
+
+
+def follow_referrals(case_uuid: str, old_owner: str, new_owner: str) -> None:
+    """At a referred mission whose copy follows the new owner: the referral is the new
+    owner's now (its revocation is the one to take)."""
+    db.session.execute(
+        update(SyncTransfer)
+        .where(
+            SyncTransfer.case_uuid == case_uuid,
+            SyncTransfer.from_mission == old_owner,
+            SyncTransfer.to_mission != new_owner,
+            SyncTransfer.kind == REFERRAL,
+            SyncTransfer.state == "accepted",
+        )
+        .values(from_mission=new_owner)
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -16,19 +16,23 @@ from sqlalchemy import select
 
 from server.cases.models import Case, Consent
 from server.extensions import db
-from sync import transfers
-from sync.models import SyncAppliedVersion, SyncInboxChange
+from sync import review, transfers
+from sync.models import SyncAppliedVersion, SyncInboxChange, SyncTransfer
 from sync.outbox import change_id_for
 from tests.sync_support import mission, use_missions
-from tests.test_sync_apply_linkage import secret  # noqa: F401 - a fixture used by name
+from tests.test_sync_apply_linkage import registered, secret  # noqa: F401 - fixtures by name
 from tests.test_sync_transfers import (  # noqa: F401 - fixtures used by name
     NAMES,
     answer,
+    as_khm,
     as_tha,
     deliver,
+    events,
     fresh,
+    handed_over,
     keys,
     message,
+    received,
     requested,
     sent,
 )
@@ -100,6 +104,161 @@ def test_the_old_owners_follow_up_goes_to_the_new_owner_and_tombstones_no_copy(
     db.session.commit()
     assert [(r.kind, r.recipient_mission) for r in sent()[before:]] == [("upsert", "KHM")]
     assert sent("tombstone") == []
+
+
+def referrals() -> list[SyncTransfer]:
+    db.session.expire_all()
+    query = select(SyncTransfer).where(SyncTransfer.kind == "referral")
+    return db.session.scalars(query.order_by(SyncTransfer.id)).all()
+
+
+def test_the_old_owner_hands_its_accepted_referrals_to_the_new_owner(
+    as_tha,  # noqa: F811
+    make,
+    client,
+    keys,  # noqa: F811
+):
+    """Was: THA kept its referral to MMR; KHM, the new owner, did not know of it, so MMR's
+    copy (following KHM) was never updated, withdrawn, or heard."""
+    shared_with_mmr_then_transferred(make, client, keys)
+    [referral] = referrals()
+    [handed] = sent("transfer_case")
+    assert handed.payload["referrals"] == [
+        {"transfer": referral.uuid, "to": "MMR", "reason": "services"}
+    ]
+    assert (referral.from_mission, referral.to_mission, referral.state) == (
+        "KHM",
+        "MMR",
+        "accepted",
+    )
+    assert not transfers.may_revoke(referral, "THA")
+    with pytest.raises(transfers.TransferRefused, match="Only the mission that asked"):
+        transfers.revoke(referral, make.user("admin"))
+    handover = events("referral.")[-1]
+    assert (handover.action, handover.details["from"], handover.details["to"]) == (
+        "referral.handover",
+        "KHM",
+        "MMR",
+    )
+
+
+# ---- the new owner ----------------------------------------------------------------------
+
+REFERRAL = str(uuid.uuid4())
+
+
+def taken_over(received, registered, make, client, keys, recipients, handed=None):  # noqa: F811
+    """KHM (this app) accepted THA's transfer; THA hands the case over with its referral to
+    MMR and a consent statement naming `recipients` (empty: every mission)."""
+    [item] = review.open_reviews()
+    review.accept(item.id, make.user("admin"), registered.id)
+    db.session.commit()
+    change = handed_over(received)
+    change["payload"]["consent_statement"]["recipient_missions"] = recipients
+    change["payload"]["referrals"] = handed or [
+        {"transfer": REFERRAL, "to": "MMR", "reason": "services"}
+    ]
+    return deliver(client, keys["THA"], "THA", "KHM", change)
+
+
+def test_the_new_owner_routes_to_the_referred_mission_and_may_end_the_referral(
+    received,  # noqa: F811
+    registered,  # noqa: F811
+    make,
+    client,
+    keys,  # noqa: F811
+):
+    assert taken_over(received, registered, make, client, keys, []) == ["applied"]
+    [referral] = referrals()
+    assert (referral.uuid, referral.from_mission, referral.to_mission, referral.state) == (
+        REFERRAL,
+        "KHM",
+        "MMR",
+        "accepted",
+    )
+    assert events("referral.")[-1].action == "referral.handover"
+    assert [(r.kind, r.recipient_mission) for r in sent() if r.recipient_mission == "MMR"] == [
+        ("upsert", "MMR")
+    ], "the copy MMR holds is KHM's to update now"
+
+    transfers.revoke(referral, make.user("admin"))
+    db.session.commit()
+    to_mmr = [(r.kind, r.payload.get("transfer")) for r in sent() if r.recipient_mission == "MMR"]
+    assert to_mmr[1:] == [("transfer_revoke", REFERRAL), ("tombstone", None)]
+
+
+def test_the_new_owner_withdraws_a_referred_copy_its_consent_does_not_cover(
+    received,  # noqa: F811
+    registered,  # noqa: F811
+    make,
+    client,
+    keys,  # noqa: F811
+):
+    assert taken_over(received, registered, make, client, keys, ["KHM"]) == ["applied"]
+    assert [(r.kind, r.recipient_mission) for r in sent() if r.recipient_mission == "MMR"] == [
+        ("tombstone", "MMR")
+    ]
+
+
+@pytest.mark.parametrize(
+    "handed",
+    [
+        [{"transfer": REFERRAL, "to": "LAO", "reason": "services"}],
+        [{"transfer": REFERRAL, "to": "KHM", "reason": "services"}],
+    ],
+    ids=["unregistered", "this-mission"],
+)
+def test_a_referral_to_no_mission_this_one_reaches_is_left_out(
+    received,  # noqa: F811
+    registered,  # noqa: F811
+    make,
+    client,
+    keys,  # noqa: F811
+    handed,
+):
+    assert taken_over(received, registered, make, client, keys, [], handed) == ["applied"]
+    assert referrals() == []
+
+
+@pytest.mark.parametrize(
+    "handed",
+    ["MMR", [{"transfer": "x", "to": "MMR", "reason": "services"}], [{"transfer": REFERRAL}]],
+)
+def test_malformed_referrals_are_invalid_and_change_nothing(
+    received,  # noqa: F811
+    registered,  # noqa: F811
+    make,
+    client,
+    keys,  # noqa: F811
+    handed,
+):
+    assert taken_over(received, registered, make, client, keys, [], handed) == ["invalid"]
+    assert referrals() == []
+    assert db.session.scalar(select(Case).where(Case.uuid == received["case_uuid"])) is None
+
+
+def test_a_follow_up_to_the_new_owner_before_the_case_is_handed_over_waits(
+    received,  # noqa: F811
+    registered,  # noqa: F811
+    make,
+    client,
+    keys,  # noqa: F811
+):
+    """MMR followed KHM on THA's word before KHM had the case: its follow-up is sent again
+    until KHM owns the case, then taken (was: ignored, lost)."""
+    case_uuid = received["case_uuid"]
+    follow_up = message(
+        "upsert",
+        case_uuid,
+        "MMR",
+        {"case": {"owner_mission": "KHM", "fields": {"cas_Status": "Closed"}}, "records": []},
+        version=3,
+    )
+    assert deliver(client, keys["MMR"], "MMR", "KHM", follow_up) == ["not_yet"]
+    assert taken_over(received, registered, make, client, keys, []) == ["applied"]
+    assert deliver(client, keys["MMR"], "MMR", "KHM", follow_up) == ["applied"]
+    db.session.expire_all()
+    assert db.session.scalar(select(Case).where(Case.uuid == case_uuid)).status == "Closed"
 
 
 # ---- a copy -----------------------------------------------------------------------------
@@ -245,3 +404,31 @@ def test_a_copys_own_consent_statement_is_kept_on_a_handover(
     assert to_mmr(client, keys, upsert("THA", 2, "KHM")) == ["applied"]
     copy = the_copy()
     assert copy.owner_mission == "KHM" and copy.consent.withdrawn, "MMR's own statement"
+
+
+def test_a_referred_copy_takes_the_new_owners_revocation(
+    copy_of_thas,
+    client,
+    keys,  # noqa: F811
+):
+    """MMR's referral follows the copy to KHM: KHM's revocation ends it (was: ignored,
+    THA's row said THA referred it)."""
+    db.session.add(
+        SyncTransfer(
+            uuid=REFERRAL,
+            kind="referral",
+            case_uuid=CASE,
+            from_mission="THA",
+            to_mission="MMR",
+            state="accepted",
+            reason="services",
+            decided_at=transfers.utcnow(),
+        )
+    )
+    db.session.commit()
+    assert to_mmr(client, keys, upsert("THA", 2, "KHM")) == ["applied"]
+    [referral] = referrals()
+    assert (referral.from_mission, referral.state) == ("KHM", "accepted")
+    revoked = message("transfer_revoke", CASE, "KHM", {"transfer": REFERRAL}, 3)
+    assert to_mmr(client, keys, revoked) == ["applied"]
+    assert referrals()[0].state == "revoked"

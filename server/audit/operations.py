@@ -60,6 +60,7 @@ ACTIONS = {
     "referral.accept": "a referral was accepted (here, or by the recipient mission)",
     "referral.reject": "a referral was declined (here, or by the recipient mission)",
     "referral.revoke": "withdrew a referral (an accepted one: its copy is withdrawn)",
+    "referral.handover": "a transfer handed the case's accepted referral to its new owner",
 }
 MAX_LIMIT = 500
 
