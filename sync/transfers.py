@@ -51,6 +51,7 @@ from server.cases.models import Case, CaseVersion, new_uuid
 from server.extensions import db
 from sync.linkage_store import encoding_for
 from sync.models import SyncOutbox, SyncReview, SyncTransfer
+from sync.outbox import referred_to
 from sync.registry import Registry, load_registry
 from sync.routing import consent_allows, linked_missions
 
@@ -187,7 +188,7 @@ def _one_at_a_time(case_uuid: str, kind: str, to_mission: str, own: str) -> None
             raise TransferRefused(f"A transfer to {other.to_mission} is pending: revoke it first.")
         if other.kind == REFERRAL == kind and other.to_mission == to_mission:
             raise TransferRefused(f"A referral to {to_mission} is pending already.")
-    if kind == REFERRAL and to_mission in active_referrals(case_uuid, own):
+    if kind == REFERRAL and to_mission in referred_to(db.session, case_uuid, own):
         raise TransferRefused(f"The case is already referred to {to_mission}.")
 
 
@@ -199,20 +200,6 @@ def consent_to(case: Case, mission: str, registry: Registry, own_mission: str) -
         return False
     return bool(consent.recipient_missions) or mission in linked_missions(
         case, registry, own_mission
-    )
-
-
-def active_referrals(case_uuid: str, own_mission: str) -> set[str]:
-    """The missions the case is referred to (accepted, not revoked), by this owner."""
-    return set(
-        db.session.scalars(
-            select(SyncTransfer.to_mission).where(
-                SyncTransfer.case_uuid == case_uuid,
-                SyncTransfer.from_mission == own_mission,
-                SyncTransfer.kind == REFERRAL,
-                SyncTransfer.state == "accepted",
-            )
-        )
     )
 
 
