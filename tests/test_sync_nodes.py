@@ -997,3 +997,65 @@ def test_after_a_transfer_mmrs_copy_follows_khm_and_thas_follow_up_leaves_it(nod
     assert (kept["owner"], kept["gender"], kept["consent"]) == ("KHM", "Feminine", (["KHM"], False))
     for node in nodes.values():
         assert "Thida" not in node.logs() and "Aung" not in node.logs()
+
+
+def test_a_referral_follows_the_case_to_its_new_owner(nodes, phones):
+    """THA's case (linked to no mission) is referred to MMR, then transferred to KHM: KHM
+    takes the referral over, so its follow-up reaches MMR's copy and ending the referral
+    withdraws that copy. Was: the referral stayed THA's; MMR's copy, following KHM, was
+    never updated nor withdrawn."""
+    tha, khm, mmr = nodes["THA"], nodes["KHM"], nodes["MMR"]
+    case_uuid = thai_case(tha, phones, "Pranee")
+    referral = ask(tha, case_uuid, "referral", "MMR")
+    review_id, _, _, _ = wait_until(open_item(mmr, case_uuid), 30, "the referral", tha, mmr)
+    decide(mmr, review_id, accept=True)
+    wait_until(arrived(mmr, case_uuid), 30, "the referred case at MMR", tha, mmr)
+
+    ask(tha, case_uuid, "transfer", "KHM")
+    review_id, _, _, _ = wait_until(open_item(khm, case_uuid), 30, "the request at KHM", tha, khm)
+    decide(khm, review_id, accept=True)
+    wait_until(
+        lambda: (c := mmr.case(case_uuid))["owner"] == "KHM" and c,
+        30,
+        "MMR's copy owned by KHM",
+        tha,
+        khm,
+        mmr,
+    )
+    at_khm = wait_until(
+        lambda: (c := khm.case(case_uuid)) is not None and c["owner"] == "KHM" and c,
+        30,
+        "the case owned at KHM",
+        tha,
+        khm,
+    )
+    assert ("referral", "MMR", "accepted") in transfer_states(khm, case_uuid)
+
+    khm.submit(
+        phones["KHM"],
+        status_xml(case_uuid, at_khm["version"], "follow_up", "With her family", "2026-12-20"),
+    )
+    wait_until(
+        lambda: mmr.case(case_uuid)["reintegration"] == "With her family",
+        30,
+        "KHM's follow-up at MMR",
+        khm,
+        mmr,
+    )
+
+    def end_referral() -> None:
+        transfers.revoke(transfers.by_uuid(referral), _admin())
+        db.session.commit()
+
+    khm.read(end_referral)
+    withdrawn = wait_until(
+        lambda: (c := mmr.case(case_uuid))["consent"] == ([], True) and c,
+        30,
+        "the copy withdrawn at MMR",
+        khm,
+        mmr,
+    )
+    assert withdrawn["reintegration"] is None and withdrawn["gender"] is None
+    assert transfer_states(mmr, case_uuid) == [("referral", "MMR", "revoked")]
+    for node in nodes.values():
+        assert "Pranee" not in node.logs() and "Srisuk" not in node.logs()
