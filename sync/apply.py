@@ -31,11 +31,12 @@
 - A **transfer's messages** (request, answer, revocation, the case handed over) are
   sync.transfers' to apply. A mission that transferred a case here keeps a copy: its
   follow-ups are taken like those of a mission this one shared the case with.
-- An **upsert from a mission claiming a case whose copy here another owns** is answered
-  `not_yet` (see NOT_YET): after a transfer the new owner's first upsert may come before
-  the old owner's word; the sender sends it again later, and it is applied then.
-- Anything else (a tombstone for our own case, or from a mission that does not own the
-  copy) is acknowledged as `ignored`, and changes nothing.
+- An **upsert or tombstone from a mission claiming a case whose copy here another owns**
+  is answered `not_yet` (see NOT_YET): after a transfer the new owner's first change may
+  come before the old owner's word; the sender sends it again later, and it is applied
+  then. (Only an owner sends a copy a tombstone: sync.routing.)
+- Anything else (a tombstone for our own case, say) is acknowledged as `ignored`, and
+  changes nothing.
 
 **No duplicate persons**: before an owner's case becomes a new copy here, the person
 encoding it carries (`payload["linkage"]`, keyed with the secret linked missions share:
@@ -400,8 +401,10 @@ def _tombstone(case: Case | None, change: dict, own_mission: str) -> str:
     origin = change["origin_mission"]
     if case is None:
         return APPLIED  # nothing held; remembered, so that an older upsert stays out
-    if case.owner_mission != origin or origin == own_mission:
+    if case.owner_mission == own_mission or origin == own_mission:
         return IGNORED  # never delete this mission's own data
+    if case.owner_mission != origin:
+        return NOT_YET  # a new owner's tombstone before the old owner's word
     withdraw_copy(case, origin, change["change_id"])
     clock = db.session.get(SyncCaseClock, case.uuid)
     if clock is not None:
@@ -410,16 +413,20 @@ def _tombstone(case: Case | None, change: dict, own_mission: str) -> str:
 
 
 def withdraw_copy(case: Case, origin: str, change_id: str) -> None:
-    """Remove what `origin` sent about the case: its fields, its records, its payloads."""
+    """Remove what the case's owners sent about it: their fields, records and payloads.
+
+    Every owner's, not only `origin`'s (the owner withdrawing it): after a transfer the
+    copy holds what the old owner sent, and the new owner's tombstone withdraws that too.
+    A copy receives only from owners (the others' follow-ups reach it through the owner).
+    """
     received = db.session.execute(
-        select(SyncInboxChange.change_id, SyncInboxChange.payload).where(
-            SyncInboxChange.case_uuid == case.uuid,
-            SyncInboxChange.origin_mission == origin,
-        )
+        select(
+            SyncInboxChange.change_id, SyncInboxChange.payload, SyncInboxChange.origin_mission
+        ).where(SyncInboxChange.case_uuid == case.uuid)
     ).all()
     names: set[str] = set()
     record_uuids: set[str] = set()
-    for _, payload in received:
+    for _, payload, _ in received:
         names.update((payload.get("case") or {}).get("fields") or {})
         record_uuids.update(r.get("uuid") for r in payload.get("records") or [])
     person_shared = any(other is not case for other in case.person.cases)
@@ -442,12 +449,18 @@ def withdraw_copy(case: Case, origin: str, change_id: str) -> None:
         .values(payload={})
         .execution_options(synchronize_session=False)
     )
-    db.session.execute(
-        update(CaseVersion)
-        .where(CaseVersion.case_id == case.id, CaseVersion.sync_change_id.in_(change_ids))
-        .values(changes={"origin_mission": origin, "erased": True})
-        .execution_options(synchronize_session=False)
-    )
+    for sender in sorted({row.origin_mission for row in received}):
+        db.session.execute(
+            update(CaseVersion)
+            .where(
+                CaseVersion.case_id == case.id,
+                CaseVersion.sync_change_id.in_(
+                    [row.change_id for row in received if row.origin_mission == sender]
+                ),
+            )
+            .values(changes={"origin_mission": sender, "erased": True})
+            .execution_options(synchronize_session=False)
+        )
     case.consents.append(
         Consent(uuid=new_uuid(), given=None, sharing=False, withdrawn=True, purposes=[])
     )

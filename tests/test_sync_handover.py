@@ -432,3 +432,18 @@ def test_a_referred_copy_takes_the_new_owners_revocation(
     revoked = message("transfer_revoke", CASE, "KHM", {"transfer": REFERRAL}, 3)
     assert to_mmr(client, keys, revoked) == ["applied"]
     assert referrals()[0].state == "revoked"
+
+
+def test_a_new_owners_tombstone_before_the_old_owners_word_waits(copy_of_thas, client, keys):  # noqa: F811
+    """KHM, the new owner, withdraws MMR's copy (its consent does not cover MMR) before
+    THA's word reached MMR: sent again, then applied (was: ignored, the copy kept), and
+    what THA sent goes too (was: only what KHM itself had sent)."""
+    withdrawn = as_sent(message("tombstone", CASE, "KHM", {}, 2))
+    assert to_mmr(client, keys, withdrawn) == ["not_yet"]
+    assert the_copy().person.gender == "Feminine"
+    assert to_mmr(client, keys, as_sent(upsert("THA", 2, "KHM"))) == ["applied"]
+    assert to_mmr(client, keys, withdrawn) == ["applied"]
+    copy = the_copy()
+    assert (copy.person.gender, copy.consent.withdrawn) == (None, True), "THA's values too"
+    erased = [v.changes for v in copy.versions if v.changes.get("erased")]
+    assert erased == [{"origin_mission": "THA", "erased": True}] * 2, "who sent them, kept"
