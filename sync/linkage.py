@@ -55,6 +55,7 @@ from sync.linkage_index import (  # re-exported too
     LocalIndex,
     exact_tokens,
 )
+from sync.linkage_weights import POSTERIOR_CERTAIN, posteriors
 
 __all__ = [
     "BLOOM_BITS",
@@ -267,12 +268,29 @@ def match_one(incoming: PersonEncoding, index: LocalIndex) -> list[Match]:
         certain[0][2] not in NEEDS_NO_RIVAL or _alone(incoming, certain[0][3], candidates, index)
     ):
         chosen, status = certain[:1], "certain"
+    elif likely := _likeliest(incoming, candidates, index, found):
+        chosen, status = [likely], "certain"
     else:
         chosen, status = found[:MAX_POSSIBLE], "possible"
     return [
         Match(incoming.ref, encodings[p].ref, status, round(score, 4), round(name, 4), reason)
         for score, _, reason, name, p in chosen
     ]
+
+
+def _likeliest(
+    incoming: PersonEncoding, candidates: dict[int, float], index: LocalIndex, found: list
+) -> tuple | None:
+    """The row of `found` to link by likelihood (`sync.linkage_weights`): the candidate
+    whose posterior, against every other candidate and a new person, is POSTERIOR_CERTAIN."""
+    posterior = posteriors(incoming, candidates, index, _novel_spelling)
+    if not posterior:
+        return None
+    position, value = max(posterior.items(), key=lambda item: item[1])
+    if value < POSTERIOR_CERTAIN:
+        return None
+    row = next(row for row in found if row[4] == position)
+    return (row[0], "certain", "likelihood", row[3], position)
 
 
 #: Certain by these reasons only if no other candidate's name is as alike (or RIVAL_NAME).

@@ -298,4 +298,5 @@ def find_matches(incoming: PersonEncoding, linkage: Linkage) -> list[Match]:
         select(PersonLinkageKey.key).where(PersonLinkageKey.key.in_(sorted(spellings))).distinct()
     )
     index.known_spellings.update(spellings[key] for key in known)
+    index.complete = False  # its year and locality counts are of the candidates only
     return match_one(incoming, index)
