@@ -10,7 +10,8 @@ it is the incoming person are
 
 λ is how many local persons would show that agreement by chance: the local persons whose
 names are as alike (`LocalIndex.name_frequencies`), times the share of local persons born
-that year (or one apart), times the share living in that locality (or postal code); m is
+that year (or one apart; for the same birth date, one day of that year's), times the
+share living in that locality (or postal code); m is
 how often a duplicate's records agree so. Every count is made by the receiving mission in
 its own register; nothing more travels. The posterior of a candidate is its odds over one
 plus the odds of all candidates (the incoming person is at most one of them, or new):
@@ -44,6 +45,9 @@ M_NAME_LOOSE, M_NAME_KNOWN = 0.5, 0.1
 #: country's persons is its share of the register divided by the country's (about a tenth
 #: in a register of many countries; measured: bench/LINKAGE.md, session 7).
 PLACE_CONCENTRATION = 10.0
+#: With the same birth date, names this alike are weighed (the rules' possible floor).
+NAME_WITH_DATE = 0.80
+DAYS = 365.25
 #: The posterior from which a candidate is linked without a human (bench/LINKAGE.md).
 POSTERIOR_CERTAIN = 0.95
 
@@ -68,9 +72,13 @@ def posteriors(
 def _odds(
     incoming: PersonEncoding, local: PersonEncoding, name: float, index: LocalIndex, novel
 ) -> float:
-    if name < NAME_REVIEW or _conflict(incoming, local):
+    same_date = incoming.birthdate is not None and incoming.birthdate == local.birthdate
+    if name < (NAME_WITH_DATE if same_date else NAME_REVIEW) or _conflict(incoming, local):
         return 0.0
-    if incoming.birth_year is None or local.birth_year is None:
+    if same_date:  # a duplicate keeps its birth date; one day of the year's
+        year = index.year_counts.get(incoming.birth_year, 0) / index.dated
+        m_year, u_year = 1.0, year / DAYS
+    elif incoming.birth_year is None or local.birth_year is None:
         m_year, u_year = 1.0, 1.0
     elif incoming.birth_year == local.birth_year:
         m_year, u_year = M_YEAR_SAME, index.year_counts.get(incoming.birth_year, 0) / index.dated
