@@ -48,6 +48,9 @@ PLACE_CONCENTRATION = 10.0
 #: With the same birth date, names this alike are weighed (the rules' possible floor).
 NAME_WITH_DATE = 0.80
 DAYS = 365.25
+#: Counts in a register smaller than this are not frequencies: among a few persons every
+#: name, year and place is rare, and the rules alone decide.
+MIN_REGISTER = 1000
 #: The posterior from which a candidate is linked without a human (bench/LINKAGE.md).
 POSTERIOR_CERTAIN = 0.95
 
@@ -57,8 +60,9 @@ def posteriors(
 ) -> dict[int, float]:
     """Position -> posterior that the incoming person is that candidate, for the candidates
     not ruled out; empty where the index does not hold the whole register (its counts would
-    not be frequencies). `novel(incoming, local, index)`: differing names are new spellings."""
-    if not index.complete or not index.dated or not index.encodings:
+    not be frequencies) or holds fewer than MIN_REGISTER persons.
+    `novel(incoming, local, index)`: whether differing names are new spellings."""
+    if not index.complete or not index.dated or len(index.encodings) < MIN_REGISTER:
         return {}
     odds = {}
     for position, name in candidates.items():

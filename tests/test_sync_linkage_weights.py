@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from bench.linkage_data import generate
 from sync.linkage import Encoder, LocalIndex, PersonValues, match
-from sync.linkage_weights import posteriors
+from sync.linkage_weights import MIN_REGISTER, posteriors
 
 SECRET = b"w" * 32
 HOME = {"mailing_city": "Vinnytsia", "mailing_state": "Vinnytska oblast"}
@@ -58,6 +58,12 @@ def test_a_sister_at_the_same_home_is_not_linked_by_likelihood():
     sister = replace(AGAIN, first_name="Oksana", birth_year=1975)
     matches, _ = outcome(sister, local)
     assert all(m.status != "certain" for m in matches)
+
+
+def test_a_register_of_a_few_persons_has_no_frequencies():
+    """Among a handful of persons every name, year and place is rare: the rules decide."""
+    [found], _ = outcome(AGAIN, register()[-(MIN_REGISTER - 1) :])
+    assert (found.local, found.status) == ("L-m", "possible")
 
 
 def test_an_index_of_candidates_only_has_no_frequencies():
