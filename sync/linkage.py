@@ -33,6 +33,10 @@ an index of the local persons' encodings (`sync.linkage_index`):
   different birth dates or two genders rule `certain` out; a different home locality
   does not (families move), it only does not count, except against a name alone, or a
   name so common here that a birth date is shared by chance (`COMMON_NAME`).
+- **Likelihood**, where no rule is certain (`sync.linkage_weights`): the Fellegi–Sunter
+  posterior of each candidate from how often its name, birth year (or date) and home are
+  had in the register, against every other candidate and a new person; `certain` from
+  `POSTERIOR_CERTAIN` (reason "likelihood"). Counted here, never sent.
 """
 
 from __future__ import annotations
@@ -110,7 +114,7 @@ class Match:
     status: Status
     score: float  #: for ranking: name similarity plus evidence, higher is surer
     name: float  #: name similarity (Dice of Bloom filters, best of straight/swapped/full)
-    reason: str  #: what decided it: "document", "birthdate", "phone", "rare name", "name"
+    reason: str  #: what decided it: "document", "birthdate", "phone", "home", "likelihood"...
 
 
 def compare(
