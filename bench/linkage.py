@@ -40,12 +40,14 @@ from bench.linkage_febrl import load as febrl_data  # noqa: E402
 from sync.linkage import (  # noqa: E402
     BLOOM_BITS,
     BLOOM_HASHES,
+    NAME_REVIEW,
     Encoder,
     LocalIndex,
     Match,
     match,
     match_exact,
 )
+from sync.linkage_compare import name_similarity  # noqa: E402
 
 TARGET_S = 30.0  #: the issue's target for matching 13,359 against 200,000
 #: A fixed benchmark secret: the figures do not depend on it (tests check other keys).
@@ -115,18 +117,35 @@ def _share(found: set[str], of: set[str]) -> float | None:
 
 
 def blocking_quality(index: LocalIndex, incoming, truth: Truth) -> dict:
-    """How often the true pair was among the persons decided on, and how many were."""
+    """How often the true pair was among the persons decided on, how many were, and why
+    the true pair was not: names under NAME_REVIEW, a name too common in its blocks (more
+    than MAX_NAME_ONLY as alike, none of the same home), or no key in common."""
     position = {e.ref: i for i, e in enumerate(index.encodings)}
-    sizes, kept = [], 0
+    sizes, kept, lost = [], 0, Counter()
     for encoding in incoming:
         candidates = index.candidates(encoding)
         sizes.append(len(candidates))
         local = truth.duplicates.get(encoding.ref)
-        kept += local is not None and position[local] in candidates
+        if local is None:
+            continue
+        if position[local] in candidates:
+            kept += 1
+            continue
+        other = index.encodings[position[local]]
+        shared = bool(encoding.blocks & other.blocks) or (
+            encoding.name_pair is not None and encoding.name_pair == other.name_pair
+        )
+        if name_similarity(encoding, other) < NAME_REVIEW:
+            lost["names under NAME_REVIEW"] += 1
+        elif shared:
+            lost["name too common in its blocks"] += 1
+        else:
+            lost["no key in common"] += 1
     return {
         "true_pair_considered": round(kept / len(truth.duplicates), 4)
         if truth.duplicates
         else None,
+        "true_pair_not_considered": dict(lost),
         "candidates_mean": round(statistics.fmean(sizes), 1) if sizes else 0,
         "candidates_p95": sorted(sizes)[int(0.95 * (len(sizes) - 1))] if sizes else 0,
         "comparisons": sum(sizes),

@@ -33,6 +33,10 @@ an index of the local persons' encodings (`sync.linkage_index`):
   different birth dates or two genders rule `certain` out; a different home locality
   does not (families move), it only does not count, except against a name alone, or a
   name so common here that a birth date is shared by chance (`COMMON_NAME`).
+- **Likelihood**, where no rule is certain (`sync.linkage_weights`): the Fellegi–Sunter
+  posterior of each candidate from how often its name, birth year (or date) and home are
+  had in the register, against every other candidate and a new person; `certain` from
+  `POSTERIOR_CERTAIN` (reason "likelihood"). Counted here, never sent.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from sync.linkage_index import (  # re-exported too
     LocalIndex,
     exact_tokens,
 )
+from sync.linkage_weights import POSTERIOR_CERTAIN, posteriors
 
 __all__ = [
     "BLOOM_BITS",
@@ -109,7 +114,7 @@ class Match:
     status: Status
     score: float  #: for ranking: name similarity plus evidence, higher is surer
     name: float  #: name similarity (Dice of Bloom filters, best of straight/swapped/full)
-    reason: str  #: what decided it: "document", "birthdate", "phone", "rare name", "name"
+    reason: str  #: what decided it: "document", "birthdate", "phone", "home", "likelihood"...
 
 
 def compare(
@@ -267,12 +272,29 @@ def match_one(incoming: PersonEncoding, index: LocalIndex) -> list[Match]:
         certain[0][2] not in NEEDS_NO_RIVAL or _alone(incoming, certain[0][3], candidates, index)
     ):
         chosen, status = certain[:1], "certain"
+    elif likely := _likeliest(incoming, candidates, index, found):
+        chosen, status = [likely], "certain"
     else:
         chosen, status = found[:MAX_POSSIBLE], "possible"
     return [
         Match(incoming.ref, encodings[p].ref, status, round(score, 4), round(name, 4), reason)
         for score, _, reason, name, p in chosen
     ]
+
+
+def _likeliest(
+    incoming: PersonEncoding, candidates: dict[int, float], index: LocalIndex, found: list
+) -> tuple | None:
+    """The row of `found` to link by likelihood (`sync.linkage_weights`): the candidate
+    whose posterior, against every other candidate and a new person, is POSTERIOR_CERTAIN."""
+    posterior = posteriors(incoming, candidates, index, _novel_spelling)
+    if not posterior:
+        return None
+    position, value = max(posterior.items(), key=lambda item: item[1])
+    if value < POSTERIOR_CERTAIN:
+        return None
+    row = next(row for row in found if row[4] == position)
+    return (row[0], "certain", "likelihood", row[3], position)
 
 
 #: Certain by these reasons only if no other candidate's name is as alike (or RIVAL_NAME).

@@ -53,8 +53,17 @@ class LocalIndex:
     )
     #: Locality or postal code token -> the name ids of its persons.
     names_at_home: dict[bytes, set[int]] = field(default_factory=lambda: defaultdict(set))
-    #: An incoming name's filters and name-pair key -> its `namesakes` count.
-    _namesakes: dict[tuple[int, int, int, bytes | None], int] = field(
+    #: Birth-year token -> how many local persons were born that year (with a year: `dated`).
+    year_counts: dict[bytes, int] = field(default_factory=lambda: defaultdict(int))
+    dated: int = 0
+    #: Locality or postal code token -> how many local persons live there.
+    place_counts: dict[bytes, int] = field(default_factory=lambda: defaultdict(int))
+    #: Whether the index holds the whole register, so its counts are frequencies here
+    #: (`sync.linkage_store` builds one of just an incoming person's candidates: False).
+    complete: bool = True
+    #: An incoming name's filters and name-pair key -> (similarity, persons) of the local
+    #: names sharing its name-pair key, most alike first (`name_frequencies`).
+    _frequencies: dict[tuple[int, int, int, bytes | None], list[tuple[float, int]]] = field(
         default_factory=dict, repr=False
     )
 
@@ -81,11 +90,15 @@ class LocalIndex:
         for token in exact_tokens(encoding):
             self.exact[token].append(position)
         self.name_counts[encoding.full] += 1
+        if encoding.birth_year is not None:
+            self.year_counts[encoding.birth_year] += 1
+            self.dated += 1
         self.known_spellings.update((encoding.first, encoding.family))
         for home in (encoding.city, encoding.postcode):
             if home is not None:
                 self.by_name_home[(name_id, home)].append(position)
                 self.names_at_home[home].add(name_id)
+                self.place_counts[home] += 1
 
     def candidates(self, incoming: PersonEncoding) -> dict[int, float]:
         """Positions worth a decision, with their name similarity.
@@ -123,22 +136,27 @@ class LocalIndex:
         found.update(alike)
         return found
 
-    def namesakes(self, incoming: PersonEncoding) -> int:
-        """How many local persons, of any birth year or none, have a name `NAME_SIMILAR`
-        alike to the incoming one's: its frequency here (Fellegi and Sunter's frequency-
-        based weights), counted where it is known and never sent. Among the persons sharing
-        its name-pair key, who are all candidates, in the database as here."""
+    def namesakes(self, incoming: PersonEncoding, level: float = NAME_SIMILAR) -> int:
+        """How many local persons, of any birth year or none, have a name `level` alike to
+        the incoming one's (`NAME_SIMILAR`: as alike as a typo leaves a name): its frequency
+        here (Fellegi and Sunter's frequency-based weights), counted where it is known and
+        never sent. Among the persons sharing its name-pair key, who are all candidates, in
+        the database as here."""
+        if incoming.name_pair is None:
+            return len(self.encodings)  # no name to count: nothing is rare
+        return sum(n for alike, n in self.name_frequencies(incoming) if alike >= level)
+
+    def name_frequencies(self, incoming: PersonEncoding) -> list[tuple[float, int]]:
+        """(similarity, how many local persons have that name) for each local name sharing
+        the incoming name-pair key, most alike first; computed once per incoming name."""
         key = (incoming.first, incoming.family, incoming.full, incoming.name_pair)
-        found = self._namesakes.get(key)
+        found = self._frequencies.get(key)
         if found is None:
-            mine, found = with_counts(incoming), 0
-            if incoming.name_pair is None:
-                found = len(self.encodings)  # no name to count: nothing is rare
+            mine, counts = with_counts(incoming), defaultdict(int)
             for pairs in (self.pairs_dated, self.pairs_undated):
                 for name_id, positions in pairs.get(incoming.name_pair, {}).items():
-                    if filter_similarity(mine, self.names[name_id]) >= NAME_SIMILAR:
-                        found += len(positions)
-            self._namesakes[key] = found
+                    counts[filter_similarity(mine, self.names[name_id])] += len(positions)
+            found = self._frequencies[key] = sorted(counts.items(), reverse=True)
         return found
 
     def _same_home(

@@ -11,6 +11,8 @@
   `sync.linkage.match_one` over an index of just those. A name's rarity counts the
   persons with the same name filter, who share its name-pair key and so are all among the
   candidates; whether a spelling is known anywhere is asked of the index by spelling key.
+  The likelihood (`sync.linkage_weights`) needs the register's year and locality counts,
+  which an index of candidates does not have: not used here yet (such pairs go to review).
 - **Sending**: `encoding_for(case)` is what a case's upserts carry to linked missions
   (`payload["linkage"]`), made with the shared secret: never names.
 """
@@ -298,4 +300,5 @@ def find_matches(incoming: PersonEncoding, linkage: Linkage) -> list[Match]:
         select(PersonLinkageKey.key).where(PersonLinkageKey.key.in_(sorted(spellings))).distinct()
     )
     index.known_spellings.update(spellings[key] for key in known)
+    index.complete = False  # its year and locality counts are of the candidates only
     return match_one(incoming, index)

@@ -419,6 +419,9 @@ def test_benchmark_generator_and_matcher_at_small_scale():
     assert result["precision"] >= 0.9
     assert result["recall_with_evidence"] >= 0.8
     assert result["recall"] > evaluate(match_exact(encodings, index), truth)["recall"]
+    blocking = result["blocking"]  # every true pair not decided on has a reason
+    lost = sum(blocking["true_pair_not_considered"].values())
+    assert lost == round((1 - blocking["true_pair_considered"]) * len(truth.duplicates))
 
 
 def test_benchmark_with_and_without_the_home_at_small_scale():
