@@ -27,6 +27,9 @@ from tests.cases_support import SCREENING_MD, post, screening_xml
 from tests.factories import app_user_with_forms
 
 BIN = Path(sys.executable).parent
+#: A worker's warm shutdown can take a minute: RQ joins its pubsub thread, which may be
+#: waiting out redis-py's 60 s for a subscription (`run_in_thread(sleep_time=60)`).
+STOP_SECONDS = 90
 
 
 def worker_env(app) -> dict:
@@ -200,7 +203,7 @@ def test_a_database_error_mid_job_is_retried_with_no_half_written_case(
         )
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(30)
+        worker.wait(STOP_SECONDS)
         locker.close()
     assert "will retry" in log.read_text()
     assert count(Case) == 1 and count(CaseVersion) == 1
@@ -264,7 +267,7 @@ def test_a_follow_up_taken_before_its_screening_waits_and_is_applied(
         wait_until(lambda: state_of(follow_up_row) == "normalized", 60, "the retried update")
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(30)
+        worker.wait(STOP_SECONDS)
     assert "submissions: submission of form" in log.read_text(), "handed to a job of its own"
     case = db.session.scalar(select(Case))
     assert case.uuid == case_uuid and case.status == "Closed" and case.version == 2
