@@ -208,19 +208,25 @@ def hand_referrals_over(case_uuid: str, old_owner: str, new_owner: str) -> list[
     new owner's (audited). What `transfer_case` tells the new owner of them."""
     rows = db.session.scalars(
         select(SyncTransfer)
-        .where(
-            SyncTransfer.case_uuid == case_uuid,
-            SyncTransfer.from_mission == old_owner,
-            SyncTransfer.to_mission != new_owner,
-            SyncTransfer.kind == REFERRAL,
-            SyncTransfer.state == "accepted",
-        )
+        .where(*_handed_over(case_uuid, old_owner, new_owner))
         .order_by(SyncTransfer.id)
     ).all()
     for row in rows:
         row.from_mission = new_owner
         audit_event(row, "handover", None, None, via="sync")
     return [{"transfer": r.uuid, "to": r.to_mission, "reason": r.reason} for r in rows]
+
+
+def _handed_over(case_uuid: str, old_owner: str, new_owner: str) -> tuple:
+    """The referrals a transfer hands over: the old owner's accepted ones, but one to the
+    new owner itself (it owns the case now)."""
+    return (
+        SyncTransfer.case_uuid == case_uuid,
+        SyncTransfer.from_mission == old_owner,
+        SyncTransfer.to_mission != new_owner,
+        SyncTransfer.kind == REFERRAL,
+        SyncTransfer.state == "accepted",
+    )
 
 
 def take_referrals(case_uuid: str, own_mission: str, referrals: list[dict], registry) -> None:
@@ -252,13 +258,7 @@ def follow_referrals(case_uuid: str, old_owner: str, new_owner: str) -> None:
     owner's now (its revocation is the one to take)."""
     db.session.execute(
         update(SyncTransfer)
-        .where(
-            SyncTransfer.case_uuid == case_uuid,
-            SyncTransfer.from_mission == old_owner,
-            SyncTransfer.to_mission != new_owner,
-            SyncTransfer.kind == REFERRAL,
-            SyncTransfer.state == "accepted",
-        )
+        .where(*_handed_over(case_uuid, old_owner, new_owner))
         .values(from_mission=new_owner)
         .execution_options(synchronize_session=False)
     )
